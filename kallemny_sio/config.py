@@ -1,0 +1,200 @@
+"""Settings: read once from the environment and the command line, validated once.
+
+Nothing else in the package reads ``os.environ``; everything receives a
+:class:`Settings` through :func:`kallemny_sio.app.create_app`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+MIN_SECRET_BYTES = 32
+
+
+class SettingsError(Exception):
+    """A setting is invalid; the message names the setting and is shown as is."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to start; see the README's settings table."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = "sqlite:///kallemny.db"
+    redis_url: str | None = None
+    redis_channel: str = "kallemny"
+    jwt_secret: str = ""
+    jwt_expires_minutes: int = 10080
+    jwt_issuer: str = "kallemny"
+    cors_origins: tuple[str, ...] | str = "*"
+    production: bool = False
+    typing_ttl_seconds: float = 10.0
+    presence_heartbeat_seconds: float = 10.0
+    presence_node_ttl_seconds: float = 30.0
+    max_body_bytes: int = 64 * 1024
+    max_socket_payload_bytes: int = 256 * 1024
+    websocket_compression: bool = False
+    listen_backlog: int = 1024
+
+    @property
+    def database_kind(self) -> str:
+        """``"sqlite"`` or ``"mongodb"``."""
+        return "sqlite" if self.database_url.startswith("sqlite:") else "mongodb"
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Path of the embedded database file (only for ``sqlite:`` URLs)."""
+        return sqlite_path_from_url(self.database_url)
+
+
+def sqlite_path_from_url(url: str) -> Path:
+    """``sqlite:///rel.db`` is relative to the working directory, ``sqlite:////abs.db`` absolute."""
+    rest = url[len("sqlite:///"):]
+    if not url.startswith("sqlite:///") or not rest:
+        raise SettingsError(
+            "DATABASE_URL: a SQLite URL looks like sqlite:///kallemny.db or sqlite:////var/data/kallemny.db"
+        )
+    return Path(rest)
+
+
+def _int(env_name: str, raw: str, minimum: int = 1, maximum: int = 2**31) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{env_name}: expected a whole number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{env_name}: must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _float(env_name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{env_name}: expected a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{env_name}: must be positive, got {value}")
+    return value
+
+
+def _check_database_url(url: str) -> None:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "sqlite":
+        path = sqlite_path_from_url(url)
+        directory = (path.parent if str(path.parent) else Path(".")).resolve()
+        if not directory.is_dir():
+            raise SettingsError(f"DATABASE_URL: directory {str(directory)!r} does not exist")
+        if not os.access(directory, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise SettingsError(f"DATABASE_URL: {str(path)!r} is not writable")
+        return
+    if scheme in ("mongodb", "mongodb+srv"):
+        return
+    raise SettingsError(
+        f"DATABASE_URL: unknown scheme {scheme + ':' if scheme else url!r}; "
+        "use sqlite:///PATH, mongodb:// or mongodb+srv://"
+    )
+
+
+def _check_redis_url(url: str) -> None:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("redis", "rediss", "unix", "valkey", "valkeys", "redis+sentinel"):
+        raise SettingsError(
+            f"REDIS_URL: unknown scheme {scheme!r}; use redis://, rediss:// or redis+sentinel://"
+        )
+
+
+def _secret_file(settings_db_url: str) -> Path | None:
+    if not settings_db_url.startswith("sqlite:"):
+        return None
+    path = sqlite_path_from_url(settings_db_url)
+    return path.with_name(path.name + ".jwt-secret")
+
+
+def _generated_secret(database_url: str) -> str:
+    """A random secret kept beside the embedded database, so tokens survive restarts."""
+    path = _secret_file(database_url)
+    if path is None:
+        raise SettingsError("JWT_SECRET: required when the database is not the embedded SQLite store")
+    try:
+        if path.exists():
+            secret = path.read_text().strip()
+            if len(secret.encode()) >= MIN_SECRET_BYTES:
+                return secret
+        secret = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret)
+    except OSError as exc:
+        raise SettingsError(f"JWT_SECRET: unset, and the generated one could not be kept at {str(path)!r} ({exc.strerror})") from None
+    log.warning("JWT_SECRET is unset: using a generated secret kept in %s (set JWT_SECRET in production)", path)
+    return secret
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build and validate :class:`Settings` from ``env`` (default ``os.environ``) and flags.
+
+    Args:
+        env: the environment to read.
+        **overrides: values from command-line flags (``None`` means not given) or tests.
+
+    Raises:
+        SettingsError: a setting is invalid; the message names it.
+    """
+    env = os.environ if env is None else env
+    given = {k: v for k, v in overrides.items() if v is not None}
+    production = env.get("KALLEMNY_ENV", "development").strip().lower() == "production"
+
+    database_url = str(given.pop("database_url", None) or env.get("DATABASE_URL") or env.get("MONGODB_URI") or "sqlite:///kallemny.db")
+    _check_database_url(database_url)
+    redis_url = given.pop("redis_url", None) or env.get("REDIS_URL") or None
+    if redis_url:
+        _check_redis_url(str(redis_url))
+
+    port = given.pop("port", None)
+    port = _int("PORT", env.get("PORT", "8000"), 0, 65535) if port is None else _int("--port", str(port), 0, 65535)
+
+    secret = str(given.pop("jwt_secret", None) or env.get("JWT_SECRET", ""))
+    if secret and len(secret.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(f"JWT_SECRET: must be at least {MIN_SECRET_BYTES} bytes long")
+    if not secret:
+        if production or redis_url:
+            why = "KALLEMNY_ENV=production" if production else "REDIS_URL is set (every node must share it)"
+            raise SettingsError(f"JWT_SECRET: required because {why}")
+        secret = _generated_secret(database_url)
+
+    origins_raw = env.get("CORS_ORIGINS", "").strip()
+    if origins_raw:
+        origins: tuple[str, ...] | str = "*" if origins_raw == "*" else tuple(o.strip() for o in origins_raw.split(",") if o.strip())
+    elif production:
+        raise SettingsError("CORS_ORIGINS: required when KALLEMNY_ENV=production (comma-separated origins)")
+    else:
+        origins = "*"
+    if production and origins == "*":
+        raise SettingsError("CORS_ORIGINS: KALLEMNY_ENV=production needs an explicit list of origins, not '*'")
+
+    values: dict[str, object] = dict(
+        host=str(given.pop("host", None) or env.get("HOST", "127.0.0.1")),
+        port=port,
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_channel=env.get("REDIS_CHANNEL", "kallemny") or "kallemny",
+        jwt_secret=secret,
+        jwt_expires_minutes=_int("JWT_EXPIRES_MINUTES", env.get("JWT_EXPIRES_MINUTES", "10080")),
+        cors_origins=origins,
+        production=production,
+        typing_ttl_seconds=_float("TYPING_TTL_SECONDS", env.get("TYPING_TTL_SECONDS", "10")),
+        presence_heartbeat_seconds=_float("PRESENCE_HEARTBEAT_SECONDS", env.get("PRESENCE_HEARTBEAT_SECONDS", "10")),
+        presence_node_ttl_seconds=_float("PRESENCE_NODE_TTL_SECONDS", env.get("PRESENCE_NODE_TTL_SECONDS", "30")),
+        websocket_compression=env.get("WEBSOCKET_COMPRESSION", "").lower() in ("1", "true", "yes", "on"),
+    )
+    values.update(given)
+    return Settings(**values)  # type: ignore[arg-type]

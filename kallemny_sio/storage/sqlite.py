@@ -1,0 +1,456 @@
+"""The embedded store: one SQLite file in WAL mode, the zero-setup default.
+
+All database work runs on one dedicated thread that owns the connection, so
+the event loop never waits on disk. Every write runs in ``BEGIN IMMEDIATE`` …
+``COMMIT`` and returns only after the commit (``synchronous=FULL``: the WAL is
+fsynced on commit), so an acknowledged write survives a crash. Several
+processes may share one file: the write lock plus ``busy_timeout`` serialise
+them, and every multi-statement write happens inside one such transaction.
+
+Ids are SQLite integer keys rendered as strings; a string that is not a
+decimal integer can name nothing and is simply not found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+
+from ..errors import Conflict, Unavailable
+from .base import (
+    MessagePage,
+    MessageRecord,
+    NewMessage,
+    ReadState,
+    RoomRecord,
+    RoomSummary,
+    Store,
+    StoredMessage,
+    UserRecord,
+)
+from .sqlite_schema import migrate
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+BUSY_TIMEOUT_MS = 10_000
+_CHUNK = 500  # stays under SQLite's bound-parameter limit
+
+_MESSAGE_COLUMNS = "id, room_id, sender_id, sender_username, content, created_at, client_message_id"
+_ROOM_COLUMNS = "id, type, name, is_public, created_by, created_at, last_activity_at"
+
+
+def _key(value: str | None) -> int | None:
+    """An external id as an integer key, or ``None`` when it cannot name a row."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
+
+
+def _user(row: sqlite3.Row) -> UserRecord:
+    return UserRecord(str(row[0]), row[1], row[2], row[3], row[4], row[5])
+
+
+def _room(row: Sequence[Any]) -> RoomRecord:
+    return RoomRecord(str(row[0]), row[1], row[2], bool(row[3]), str(row[4]), row[5], row[6])
+
+
+def _message(row: Sequence[Any]) -> MessageRecord:
+    return MessageRecord(str(row[0]), str(row[1]), str(row[2]), row[3], row[4], row[5], row[6])
+
+
+def _chunks(items: list[int]) -> Iterator[list[int]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class SQLiteStore(Store):
+    """:class:`Store` on one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._db: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    # -- plumbing ----------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise Unavailable("database unavailable")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            log.error("SQLite error in %s: %s", getattr(fn, "__name__", fn), exc)
+            raise Unavailable("database unavailable") from None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding SQLite's write lock from its first statement."""
+        db = self._db
+        assert db is not None
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _connect(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA foreign_keys = ON")
+        self._db = db
+        with self._write():
+            migrate(db)
+
+    async def open(self) -> None:
+        """Open the file (creating it and its schema on first start)."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        await self._run(self._connect)
+
+    async def close(self) -> None:
+        """Close the connection and stop the database thread."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+
+        def _close() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await asyncio.get_running_loop().run_in_executor(executor, _close)
+        executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        """Run a trivial query."""
+        await self._run(lambda: self._db.execute("SELECT 1").fetchone())  # type: ignore[union-attr]
+
+    # -- users -------------------------------------------------------------
+
+    async def create_user(self, username: str, display_name: str, password_hash: str, created_at: int) -> UserRecord:
+        def _create() -> UserRecord:
+            with self._write() as db:
+                cur = db.execute(
+                    "INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                    (username, display_name, password_hash, created_at),
+                )
+            return UserRecord(str(cur.lastrowid), username, display_name, password_hash, created_at, None)
+
+        try:
+            return await self._run(_create)
+        except sqlite3.IntegrityError:
+            raise Conflict("username: already taken") from None
+
+    async def get_user_by_username(self, username: str) -> UserRecord | None:
+        sql = "SELECT id, username, display_name, password_hash, created_at, last_seen FROM users WHERE username = ?"
+        row = await self._run(lambda: self._db.execute(sql, (username,)).fetchone())  # type: ignore[union-attr]
+        return _user(row) if row else None
+
+    async def get_users(self, user_ids: Iterable[str]) -> list[UserRecord]:
+        keys = sorted({k for k in map(_key, user_ids) if k is not None})
+
+        def _get() -> list[UserRecord]:
+            out: list[UserRecord] = []
+            for chunk in _chunks(keys):
+                rows = self._db.execute(  # type: ignore[union-attr]
+                    "SELECT id, username, display_name, password_hash, created_at, last_seen FROM users"
+                    f" WHERE id IN ({_marks(len(chunk))})",
+                    chunk,
+                ).fetchall()
+                out.extend(map(_user, rows))
+            return out
+
+        return await self._run(_get) if keys else []
+
+    async def search_users(self, prefix: str, limit: int) -> list[UserRecord]:
+        # Usernames hold only letters, digits, "_", "." and "-", so a range on the
+        # NOCASE index is an exact prefix match (no LIKE wildcards to escape).
+        sql = (
+            "SELECT id, username, display_name, password_hash, created_at, last_seen FROM users"
+            " WHERE username >= ? AND username < ? ORDER BY username LIMIT ?"
+        )
+        args = (prefix, prefix + "\U0010ffff", limit)
+        rows = await self._run(lambda: self._db.execute(sql, args).fetchall())  # type: ignore[union-attr]
+        return [_user(r) for r in rows]
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        await self._write_one("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, _key(user_id)))
+
+    async def set_last_seen(self, user_id: str, last_seen: int) -> None:
+        await self._write_one("UPDATE users SET last_seen = ? WHERE id = ?", (last_seen, _key(user_id)))
+
+    async def _write_one(self, sql: str, args: Sequence[Any]) -> int:
+        def _exec() -> int:
+            with self._write() as db:
+                return db.execute(sql, args).rowcount
+
+        return await self._run(_exec)
+
+    # -- rooms and memberships --------------------------------------------
+
+    async def create_group_room(
+        self, created_by: str, name: str, is_public: bool, member_ids: Sequence[str], created_at: int
+    ) -> RoomRecord:
+        members = sorted({k for k in map(_key, member_ids) if k is not None})
+
+        def _create() -> RoomRecord:
+            with self._write() as db:
+                cur = db.execute(
+                    "INSERT INTO rooms (type, name, is_public, created_by, created_at, last_activity_at)"
+                    " VALUES ('group', ?, ?, ?, ?, ?)",
+                    (name, int(is_public), _key(created_by), created_at, created_at),
+                )
+                room_id = cur.lastrowid
+                db.executemany(
+                    "INSERT OR IGNORE INTO memberships (user_id, room_id, joined_at) VALUES (?, ?, ?)",
+                    [(m, room_id, created_at) for m in members],
+                )
+            return RoomRecord(str(room_id), "group", name, is_public, created_by, created_at, created_at)
+
+        return await self._run(_create)
+
+    async def get_or_create_private_room(self, user_a: str, user_b: str, created_at: int) -> tuple[RoomRecord, bool]:
+        a, b = sorted((_key(user_a) or 0, _key(user_b) or 0))
+        pair = f"{a}:{b}"
+
+        def _get_or_create() -> tuple[RoomRecord, bool]:
+            # The write lock is held from the SELECT on, so two callers cannot both
+            # miss; the UNIQUE private_key is the backstop across any bug.
+            with self._write() as db:
+                row = db.execute(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE private_key = ?", (pair,)).fetchone()
+                if row:
+                    return _room(row), False
+                cur = db.execute(
+                    "INSERT INTO rooms (type, name, is_public, created_by, created_at, last_activity_at, private_key)"
+                    " VALUES ('private', NULL, 0, ?, ?, ?, ?)",
+                    (_key(user_a), created_at, created_at, pair),
+                )
+                room_id = cur.lastrowid
+                db.executemany(
+                    "INSERT INTO memberships (user_id, room_id, joined_at) VALUES (?, ?, ?)",
+                    [(a, room_id, created_at), (b, room_id, created_at)],
+                )
+            return RoomRecord(str(room_id), "private", None, False, user_a, created_at, created_at), True
+
+        return await self._run(_get_or_create)
+
+    async def get_room(self, room_id: str) -> RoomRecord | None:
+        key = _key(room_id)
+        if key is None:
+            return None
+        sql = f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?"
+        row = await self._run(lambda: self._db.execute(sql, (key,)).fetchone())  # type: ignore[union-attr]
+        return _room(row) if row else None
+
+    async def member_ids(self, room_id: str) -> list[str]:
+        key = _key(room_id)
+        if key is None:
+            return []
+        sql = "SELECT user_id FROM memberships WHERE room_id = ?"
+        rows = await self._run(lambda: self._db.execute(sql, (key,)).fetchall())  # type: ignore[union-attr]
+        return [str(r[0]) for r in rows]
+
+    async def is_member(self, room_id: str, user_id: str) -> bool:
+        args = (_key(user_id), _key(room_id))
+        if None in args:
+            return False
+        sql = "SELECT 1 FROM memberships WHERE user_id = ? AND room_id = ?"
+        return bool(await self._run(lambda: self._db.execute(sql, args).fetchone()))  # type: ignore[union-attr]
+
+    async def add_member(self, room_id: str, user_id: str, joined_at: int) -> bool:
+        room, user = _key(room_id), _key(user_id)
+        if room is None or user is None:
+            return False
+
+        def _add() -> bool:
+            with self._write() as db:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO memberships (user_id, room_id, joined_at, last_read_seq, last_read_message_id)"
+                    " SELECT ?, id, ?, last_seq, last_message_id FROM rooms WHERE id = ?",
+                    (user, joined_at, room),
+                )
+                return cur.rowcount == 1
+
+        return await self._run(_add)
+
+    async def remove_member(self, room_id: str, user_id: str) -> bool:
+        args = (_key(user_id), _key(room_id))
+        if None in args:
+            return False
+        return await self._write_one("DELETE FROM memberships WHERE user_id = ? AND room_id = ?", args) == 1
+
+    async def room_ids_for_user(self, user_id: str) -> list[str]:
+        sql = "SELECT room_id FROM memberships WHERE user_id = ?"
+        rows = await self._run(lambda: self._db.execute(sql, (_key(user_id),)).fetchall())  # type: ignore[union-attr]
+        return [str(r[0]) for r in rows]
+
+    async def contact_ids(self, user_id: str) -> list[str]:
+        sql = (
+            "SELECT DISTINCT o.user_id FROM memberships m JOIN memberships o ON o.room_id = m.room_id"
+            " WHERE m.user_id = ? AND o.user_id != m.user_id"
+        )
+        rows = await self._run(lambda: self._db.execute(sql, (_key(user_id),)).fetchall())  # type: ignore[union-attr]
+        return [str(r[0]) for r in rows]
+
+    async def list_room_summaries(self, user_id: str) -> list[RoomSummary]:
+        return await self._run(self._summaries, _key(user_id), None)
+
+    async def get_room_summary(self, room_id: str, user_id: str) -> RoomSummary | None:
+        room = _key(room_id)
+        if room is None:
+            return None
+        found = await self._run(self._summaries, _key(user_id), room)
+        return found[0] if found else None
+
+    def _summaries(self, user: int | None, room: int | None) -> list[RoomSummary]:
+        db = self._db
+        assert db is not None
+        # Unread count is O(1): seq is dense per room (taken in the insert's
+        # transaction), so it is the room's last seq minus the reader's.
+        sql = (
+            f"SELECT r.{_ROOM_COLUMNS.replace(', ', ', r.')}, r.last_seq, r.last_message_id,"
+            " m.last_read_seq, m.last_read_message_id"
+            " FROM memberships m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ?"
+        )
+        args: tuple[Any, ...] = (user,)
+        if room is not None:
+            sql += " AND m.room_id = ?"
+            args = (user, room)
+        rows = db.execute(sql + " ORDER BY r.last_activity_at DESC, r.id DESC", args).fetchall()
+        room_keys = [r[0] for r in rows]
+        members: dict[int, list[str]] = {k: [] for k in room_keys}
+        for chunk in _chunks(room_keys):
+            for rid, uid in db.execute(
+                f"SELECT room_id, user_id FROM memberships WHERE room_id IN ({_marks(len(chunk))})", chunk
+            ):
+                members[rid].append(str(uid))
+        last_ids = [r[8] for r in rows if r[8] is not None]
+        last: dict[int, MessageRecord] = {}
+        for chunk in _chunks(last_ids):
+            for row in db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id IN ({_marks(len(chunk))})", chunk):
+                last[row[0]] = _message(row)
+        return [
+            RoomSummary(
+                room=_room(r),
+                member_ids=tuple(members[r[0]]),
+                last_message=last.get(r[8]) if r[8] is not None else None,
+                unread_count=max(0, r[7] - r[9]),
+                last_read_message_id=str(r[10]) if r[10] is not None else None,
+            )
+            for r in rows
+        ]
+
+    # -- messages ----------------------------------------------------------
+
+    async def add_message(self, message: NewMessage) -> StoredMessage:
+        room, sender = _key(message.room_id), _key(message.sender_id)
+        if room is None or sender is None:
+            raise ValueError("add_message needs an existing room and sender")
+        return await self._run(self._add_message, room, sender, message)
+
+    def _add_message(self, room: int, sender: int, m: NewMessage) -> StoredMessage:
+        with self._write() as db:
+            if m.client_message_id is not None:
+                # Safe as a read-then-write: the write lock is already held, and the
+                # unique index on (room, sender, client id) backs it up.
+                row = db.execute(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+                    " WHERE room_id = ? AND sender_id = ? AND client_message_id = ?",
+                    (room, sender, m.client_message_id),
+                ).fetchone()
+                if row:
+                    return StoredMessage(_message(row), created=False)
+            (seq,) = db.execute("SELECT last_seq + 1 FROM rooms WHERE id = ?", (room,)).fetchone()
+            cur = db.execute(
+                "INSERT INTO messages (room_id, seq, sender_id, sender_username, content, created_at, client_message_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (room, seq, sender, m.sender_username, m.content, m.created_at, m.client_message_id),
+            )
+            msg_id = cur.lastrowid
+            db.execute(
+                "UPDATE rooms SET last_seq = ?, last_message_id = ?, last_activity_at = max(last_activity_at, ?)"
+                " WHERE id = ?",
+                (seq, msg_id, m.created_at, room),
+            )
+            db.execute(
+                "UPDATE memberships SET last_read_seq = ?, last_read_message_id = ?, read_at = ?"
+                " WHERE user_id = ? AND room_id = ? AND last_read_seq < ?",
+                (seq, msg_id, m.created_at, sender, room, seq),
+            )
+        record = MessageRecord(
+            str(msg_id), str(room), str(sender), m.sender_username, m.content, m.created_at, m.client_message_id
+        )
+        return StoredMessage(record, created=True)
+
+    async def list_messages(
+        self, room_id: str, limit: int, before: str | None = None, after: str | None = None
+    ) -> MessagePage | None:
+        room = _key(room_id)
+        if room is None:
+            return None
+        return await self._run(self._page, room, limit, before, after)
+
+    def _page(self, room: int, limit: int, before: str | None, after: str | None) -> MessagePage | None:
+        db = self._db
+        assert db is not None
+        cursor = before if before is not None else after
+        if cursor is not None:
+            row = db.execute("SELECT seq FROM messages WHERE id = ? AND room_id = ?", (_key(cursor), room)).fetchone()
+            if row is None:
+                return None
+        base = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ?"
+        if after is not None:
+            rows = db.execute(base + " AND seq > ? ORDER BY seq ASC LIMIT ?", (room, row[0], limit + 1)).fetchall()
+            return MessagePage([_message(r) for r in rows[:limit]], len(rows) > limit)
+        if before is not None:
+            rows = db.execute(base + " AND seq < ? ORDER BY seq DESC LIMIT ?", (room, row[0], limit + 1)).fetchall()
+        else:
+            rows = db.execute(base + " ORDER BY seq DESC LIMIT ?", (room, limit + 1)).fetchall()
+        page = [_message(r) for r in rows[:limit]]
+        page.reverse()
+        return MessagePage(page, len(rows) > limit)
+
+    async def mark_read(self, room_id: str, user_id: str, message_id: str | None, read_at: int) -> ReadState | None:
+        room, user = _key(room_id), _key(user_id)
+        if room is None or user is None:
+            return None
+        if message_id is not None and _key(message_id) is None:
+            return None
+        return await self._run(self._mark_read, room, user, _key(message_id) if message_id else None, read_at)
+
+    def _mark_read(self, room: int, user: int, message: int | None, read_at: int) -> ReadState | None:
+        with self._write() as db:
+            if message is None:
+                target = db.execute("SELECT last_seq, last_message_id FROM rooms WHERE id = ?", (room,)).fetchone()
+            else:
+                target = db.execute("SELECT seq, id FROM messages WHERE id = ? AND room_id = ?", (message, room)).fetchone()
+            if target is None:
+                return None
+            seq, msg_id = target
+            if msg_id is not None:
+                db.execute(
+                    "UPDATE memberships SET last_read_seq = ?, last_read_message_id = ?, read_at = ?"
+                    " WHERE user_id = ? AND room_id = ? AND last_read_seq < ?",
+                    (seq, msg_id, read_at, user, room, seq),
+                )
+            row = db.execute(
+                "SELECT last_read_message_id, read_at FROM memberships WHERE user_id = ? AND room_id = ?", (user, room)
+            ).fetchone()
+        if row is None:
+            return None
+        return ReadState(str(room), str(user), str(row[0]) if row[0] is not None else None, row[1])

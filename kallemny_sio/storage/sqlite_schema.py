@@ -1,0 +1,71 @@
+"""The SQLite schema and its versioned migrations, applied on open.
+
+``PRAGMA user_version`` records how many migrations a file has had; each
+migration runs once, inside the opening write transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: users, rooms, memberships (with read state), messages.
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL COLLATE NOCASE UNIQUE,  -- login lookup, case-insensitive uniqueness, prefix search
+        display_name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen INTEGER
+    );
+    CREATE TABLE rooms (
+        id INTEGER PRIMARY KEY,
+        type TEXT NOT NULL CHECK (type IN ('private', 'group')),
+        name TEXT,
+        is_public INTEGER NOT NULL DEFAULT 0,
+        created_by INTEGER NOT NULL REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        last_activity_at INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0,        -- dense per-room message sequence
+        last_message_id INTEGER,
+        private_key TEXT UNIQUE                      -- "lo:hi" user ids: one private room per pair
+    );
+    CREATE TABLE memberships (
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        room_id INTEGER NOT NULL REFERENCES rooms(id),
+        joined_at INTEGER NOT NULL,
+        last_read_seq INTEGER NOT NULL DEFAULT 0,
+        last_read_message_id INTEGER,
+        read_at INTEGER,
+        PRIMARY KEY (user_id, room_id)               -- a user's rooms, is_member
+    ) WITHOUT ROWID;
+    CREATE INDEX memberships_by_room ON memberships (room_id, user_id);  -- a room's members
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,        -- never reused, so ids stay unique forever
+        room_id INTEGER NOT NULL REFERENCES rooms(id),
+        seq INTEGER NOT NULL,
+        sender_id INTEGER NOT NULL REFERENCES users(id),
+        sender_username TEXT NOT NULL,
+        content TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        client_message_id TEXT
+    );
+    CREATE UNIQUE INDEX messages_by_room_seq ON messages (room_id, seq);  -- history pages, cursors
+    CREATE UNIQUE INDEX messages_idempotency ON messages (room_id, sender_id, client_message_id)
+        WHERE client_message_id IS NOT NULL;                              -- resends return the stored message
+    """,
+]
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply the migrations this file has not had yet; returns the new version."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise sqlite3.DatabaseError(f"database schema version {version} is newer than this server ({len(MIGRATIONS)})")
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        for statement in script.split(";"):  # no ";" inside the scripts but as separators
+            if statement.strip():
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {number}")
+    return len(MIGRATIONS)
