@@ -77,7 +77,10 @@ def validation_error(exc: Any, prefix: str = "") -> Invalid:
     problems = []
     for err in exc.errors(include_url=False, include_input=False, include_context=False):
         field = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__") or prefix or "body"
-        problems.append({"field": field, "message": err.get("msg", "invalid")})
+        text = str(err.get("msg", "invalid"))
+        if text.startswith("Value error, "):  # a model-level rule whose text names its own field
+            field, _, text = text[len("Value error, "):].partition(": ")
+        problems.append({"field": field, "message": text})
     if not problems:
         return Invalid(f"{prefix or 'body'}: invalid")
     first = problems[0]

@@ -1,0 +1,626 @@
+'use strict';
+// Kallemny load generator: one Node process on socket.io-client 4.x.
+//
+//   node bench/loadgen.js '<json config>'      or      node bench/loadgen.js @config.json
+//
+// It prints one JSON result on stdout (progress goes to stderr). bench/run.py
+// builds the config, starts the servers and turns the results into tables.
+//
+// Every connection uses the WebSocket transport only and does not offer
+// permessage-deflate. All loops are bounded in count and in time.
+//
+// Config (all times in seconds unless the name says Ms):
+//   kind: "closed" | "open" | "idle" | "storm"
+//   namespace: "/chat"
+//   clients: [{url, token|null, roomId}]          (closed, open)
+//   join: bool        call JoinChatRoom(roomId) after connecting (references)
+//   warmupSec, durationSec, drainSec
+//   ratePerSec        (open) messages per second over all clients
+//   contentBytes      message content length (ASCII)
+//   ackTimeoutMs, connectTimeoutMs, connectConcurrency
+//   serverPids: [pid]  processes whose CPU and RSS count as "the server"
+//   extraPids: {name: pid}   other processes to report CPU for (redis-server)
+//   clkTck            clock ticks per second of /proc/<pid>/stat
+//   logins: {url, ratePerSec, credentials: [{username, password}], maxInFlight}  (open, optional)
+//   pool: {urls: [], tokens: [] | null, roomIds: [] | null}   (idle, storm)
+//   levels: [n, ...], holdSec       (idle)
+//   stormClients                    (storm)
+
+const fs = require('fs');
+const { performance } = require('perf_hooks');
+const { io } = require('socket.io-client');
+
+// ---------------------------------------------------------------- config
+
+function loadConfig() {
+  const arg = process.argv[2];
+  if (!arg) {
+    process.stderr.write('usage: node loadgen.js <json config | @file>\n');
+    process.exit(2);
+  }
+  const text = arg.startsWith('@') ? fs.readFileSync(arg.slice(1), 'utf8') : arg;
+  const cfg = JSON.parse(text);
+  const d = {
+    namespace: '/chat',
+    join: false,
+    warmupSec: 2,
+    durationSec: 15,
+    drainSec: 3,
+    ratePerSec: 500,
+    contentBytes: 64,
+    ackTimeoutMs: 10000,
+    connectTimeoutMs: 20000,
+    connectConcurrency: 100,
+    serverPids: [],
+    extraPids: {},
+    clkTck: 100,
+    holdSec: 2,
+    levels: [1000],
+    stormClients: 1000,
+    maxInFlightPerClient: 1000,
+  };
+  return Object.assign(d, cfg);
+}
+
+const cfg = loadConfig();
+const TAG = Math.random().toString(36).slice(2, 8);
+const log = (...a) => process.stderr.write(`[loadgen ${cfg.workload || cfg.kind}] ${a.join(' ')}\n`);
+
+// ---------------------------------------------------------------- /proc readers
+
+function childrenOf(pid) {
+  const out = [];
+  let tasks;
+  try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch (_) { return out; }
+  for (const t of tasks) {
+    try {
+      const txt = fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
+      if (txt) for (const c of txt.split(/\s+/)) out.push(Number(c));
+    } catch (_) { /* gone */ }
+  }
+  return out;
+}
+
+function processTree(pids) {
+  const seen = new Set();
+  const stack = [...pids];
+  while (stack.length) {
+    const p = stack.pop();
+    if (!p || seen.has(p)) continue;
+    seen.add(p);
+    for (const c of childrenOf(p)) stack.push(c);
+  }
+  return [...seen];
+}
+
+function cpuTicks(pids) {
+  let total = 0;
+  for (const pid of processTree(pids)) {
+    try {
+      const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      total += Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+    } catch (_) { /* gone */ }
+  }
+  return total;
+}
+
+function rssKB(pids) {
+  let total = 0;
+  for (const pid of processTree(pids)) {
+    try {
+      const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      const m = /VmRSS:\s+(\d+)\s+kB/.exec(s);
+      if (m) total += Number(m[1]);
+    } catch (_) { /* gone */ }
+  }
+  return total;
+}
+
+function tcpExt() {
+  try {
+    const lines = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const names = lines[0].split(/\s+/).slice(1);
+    const values = lines[1].split(/\s+/).slice(1).map(Number);
+    const o = {};
+    names.forEach((n, i) => { o[n] = values[i]; });
+    return { listenOverflows: o.ListenOverflows || 0, listenDrops: o.ListenDrops || 0 };
+  } catch (_) {
+    return { listenOverflows: null, listenDrops: null };
+  }
+}
+
+function tcpExtDelta(a, b) {
+  if (a.listenOverflows === null || b.listenOverflows === null) return { listenOverflows: null, listenDrops: null };
+  return { listenOverflows: b.listenOverflows - a.listenOverflows, listenDrops: b.listenDrops - a.listenDrops };
+}
+
+class CpuMeter {
+  constructor() {
+    this.t = performance.now();
+    this.server = cpuTicks(cfg.serverPids);
+    this.extra = {};
+    for (const [name, pid] of Object.entries(cfg.extraPids)) this.extra[name] = cpuTicks([pid]);
+    this.self = process.cpuUsage();
+  }
+
+  since(start) {
+    const sec = (performance.now() - start.t) / 1000;
+    const serverSec = (this.server - start.server) / cfg.clkTck;
+    const extra = {};
+    for (const name of Object.keys(this.extra)) {
+      const s = (this.extra[name] - start.extra[name]) / cfg.clkTck;
+      extra[name] = { cpuSec: s, pctCore: sec > 0 ? (100 * s) / sec : null };
+    }
+    const du = process.cpuUsage(start.self);
+    const selfSec = (du.user + du.system) / 1e6;
+    return {
+      wallSec: sec,
+      serverCpuSec: serverSec,
+      serverPctCore: sec > 0 ? (100 * serverSec) / sec : null,
+      loadgenPctCore: sec > 0 ? (100 * selfSec) / sec : null,
+      extra,
+    };
+  }
+}
+
+// ---------------------------------------------------------------- stats
+
+class Samples {
+  constructor() { this.buf = new Float64Array(1 << 16); this.n = 0; }
+  push(v) {
+    if (this.n === this.buf.length) {
+      const nb = new Float64Array(this.buf.length * 2);
+      nb.set(this.buf);
+      this.buf = nb;
+    }
+    this.buf[this.n++] = v;
+  }
+  summary() {
+    if (this.n === 0) return { n: 0, p50: null, p95: null, p99: null, max: null, mean: null };
+    const a = this.buf.slice(0, this.n).sort();
+    const q = (p) => a[Math.min(a.length - 1, Math.max(0, Math.ceil(p * a.length) - 1))];
+    let sum = 0;
+    for (let i = 0; i < a.length; i++) sum += a[i];
+    const r = (x) => Math.round(x * 1000) / 1000;
+    return { n: a.length, p50: r(q(0.5)), p95: r(q(0.95)), p99: r(q(0.99)), max: r(a[a.length - 1]), mean: r(sum / a.length) };
+  }
+}
+
+const errors = {
+  connectErrors: 0,
+  joinErrors: 0,
+  ackErrors: 0,
+  ackTimeouts: 0,
+  missingDeliveries: 0,
+  duplicateDeliveries: 0,
+  unexpectedDeliveries: 0,
+  disconnects: 0,
+  loginErrors: 0,
+};
+const errorSamples = [];
+function sample(kind, detail) {
+  const key = `${kind}: ${detail}`;
+  const found = errorSamples.find((e) => e.what === key);
+  if (found) found.count++;
+  else if (errorSamples.length < 20) errorSamples.push({ what: key, count: 1 });
+}
+
+function describe(x) {
+  if (x === undefined) return 'undefined';
+  if (x instanceof Error) return `${x.message}${x.data ? ' ' + JSON.stringify(x.data) : ''}`;
+  try { return JSON.stringify(x).slice(0, 200); } catch (_) { return String(x); }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- connections
+
+let finishing = false;
+
+function newSocket(url, token) {
+  const opts = {
+    transports: ['websocket'],
+    upgrade: false,
+    forceNew: true,
+    multiplex: false,
+    reconnection: false,
+    perMessageDeflate: false,
+    transportOptions: { websocket: { perMessageDeflate: false } },
+    timeout: cfg.connectTimeoutMs,
+  };
+  if (token) opts.auth = { token };
+  return io(url + cfg.namespace, opts);
+}
+
+function connectOne(url, token) {
+  const t0 = performance.now();
+  const sock = newSocket(url, token);
+  return new Promise((resolve) => {
+    let done = false;
+    const fin = (ok, err) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (!ok) {
+        errors.connectErrors++;
+        sample('connect_error', err);
+        sock.close();
+      }
+      resolve({ ok, sock, ms: performance.now() - t0 });
+    };
+    const timer = setTimeout(() => fin(false, 'no connect within the connect timeout'), cfg.connectTimeoutMs + 2000);
+    sock.once('connect', () => fin(true));
+    sock.once('connect_error', (err) => fin(false, describe(err)));
+  });
+}
+
+function watchDisconnect(sock) {
+  sock.on('disconnect', (reason) => {
+    if (finishing || reason === 'io client disconnect') return;
+    errors.disconnects++;
+    sample('disconnect', reason);
+  });
+}
+
+function emitWithAck(sock, event, payload) {
+  return new Promise((resolve) => {
+    sock.timeout(cfg.ackTimeoutMs).emit(event, payload, (err, resp) => resolve({ err, resp }));
+  });
+}
+
+async function join(sock, roomId) {
+  const { err, resp } = await emitWithAck(sock, 'JoinChatRoom', roomId);
+  if (err) { errors.joinErrors++; sample('JoinChatRoom', 'ack timeout'); return false; }
+  if (!resp || resp.ok !== true) { errors.joinErrors++; sample('JoinChatRoom', describe(resp)); return false; }
+  return true;
+}
+
+// Connect specs [{url, token, roomId}] with at most `concurrency` handshakes in flight.
+async function connectMany(specs, concurrency, onReady) {
+  let next = 0;
+  const results = new Array(specs.length);
+  async function worker() {
+    while (next < specs.length) {
+      const i = next++;
+      const spec = specs[i];
+      const r = await connectOne(spec.url, spec.token);
+      if (r.ok) {
+        watchDisconnect(r.sock);
+        if (onReady) onReady(i, r.sock);
+        if (cfg.join && spec.roomId) r.joined = await join(r.sock, spec.roomId);
+      }
+      results[i] = r;
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, specs.length) }, worker));
+  return results;
+}
+
+// ---------------------------------------------------------------- message workloads (a, b, c, g, h)
+
+function makeContent(t, c, s) {
+  const head = `t=${t.toFixed(3)};c=${c};s=${s};`;
+  if (head.length >= cfg.contentBytes) return head.slice(0, cfg.contentBytes);
+  return head + 'x'.repeat(cfg.contentBytes - head.length);
+}
+
+async function runMessages() {
+  const open = cfg.kind === 'open';
+  const states = cfg.clients.map((c, idx) => ({
+    idx, url: c.url, token: c.token || null, roomId: c.roomId, sock: null,
+    seq: 0, inflight: 0, sendT: [], acked: [], delivered: [],
+  }));
+  const ackLat = new Samples();
+  const delLat = new Samples();
+  const loginLat = new Samples();
+  const loginStatus = {};
+  let ackedWin = 0; let delivWin = 0; let ackedTotal = 0; let deliveredTotal = 0; let sentTotal = 0;
+  let inflight = 0; let skippedSends = 0; let foreign = 0;
+  let tStart = Infinity; let t0 = Infinity; let t1 = Infinity;
+  let sending = false;
+
+  const net0 = tcpExt();
+  const connStart = performance.now();
+  const results = await connectMany(states, cfg.connectConcurrency, (i, sock) => {
+    const st = states[i];
+    st.sock = sock;
+    sock.on('ReceiveMessage', (m) => {
+      const now = performance.now();
+      const cmid = m && m.clientMessageId;
+      if (typeof cmid !== 'string' || !cmid.startsWith(TAG + '.')) { foreign++; return; }
+      const parts = cmid.split('.');
+      const src = states[Number(parts[1])];
+      const s = Number(parts[2]);
+      if (!src || !(s < src.seq)) { foreign++; return; }
+      if (src.roomId !== st.roomId || (m.roomId !== undefined && m.roomId !== src.roomId)) {
+        errors.unexpectedDeliveries++;
+        sample('unexpected delivery', `message for room ${m.roomId} reached a client of room ${st.roomId}`);
+        return;
+      }
+      src.delivered[s] = (src.delivered[s] || 0) + 1;
+      deliveredTotal++;
+      if (now >= t0 && now <= t1) { delivWin++; delLat.push(now - src.sendT[s]); }
+    });
+  });
+  const connectSec = (performance.now() - connStart) / 1000;
+  const live = states.filter((st, i) => results[i].ok && (!cfg.join || results[i].joined !== false));
+  const roomSize = new Map();
+  for (const st of live) roomSize.set(st.roomId, (roomSize.get(st.roomId) || 0) + 1);
+  log(`${live.length}/${states.length} clients ready in ${connectSec.toFixed(2)} s, ${roomSize.size} rooms`);
+
+  function send(st) {
+    const s = st.seq++;
+    const t = performance.now();
+    st.sendT[s] = t;
+    st.delivered[s] = 0;
+    st.inflight++; inflight++; sentTotal++;
+    const payload = { roomId: st.roomId, content: makeContent(t, st.idx, s), clientMessageId: `${TAG}.${st.idx}.${s}` };
+    st.sock.timeout(cfg.ackTimeoutMs).emit('SendMessage', payload, (err, resp) => {
+      const now = performance.now();
+      st.inflight--; inflight--;
+      if (err) {
+        errors.ackTimeouts++;
+        sample('SendMessage', `no ack within ${cfg.ackTimeoutMs} ms`);
+      } else if (!resp || resp.ok !== true) {
+        errors.ackErrors++;
+        sample('SendMessage ack', describe(resp && resp.error ? resp.error : resp));
+      } else {
+        st.acked[s] = 1;
+        ackedTotal++;
+        if (now >= t0 && now <= t1) { ackedWin++; ackLat.push(now - t); }
+      }
+      if (!open && sending && now < t1 && st.sock.connected) send(st);
+    });
+  }
+
+  // Optional logins (workload g): open loop at ratePerSec, bounded in flight.
+  let loginsInFlight = 0; let loginsStarted = 0; let loginsSkipped = 0; let loginsOk = 0; let loginsOkWin = 0;
+  async function loginOnce() {
+    const L = cfg.logins;
+    if (loginsInFlight >= (L.maxInFlight || 100)) { loginsSkipped++; return; }
+    const cred = L.credentials[loginsStarted++ % L.credentials.length];
+    loginsInFlight++;
+    const t = performance.now();
+    try {
+      const res = await fetch(L.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(cred),
+        signal: AbortSignal.timeout(10000),
+      });
+      await res.arrayBuffer();
+      const now = performance.now();
+      loginStatus[res.status] = (loginStatus[res.status] || 0) + 1;
+      if (res.status === 200) {
+        loginsOk++;
+        if (now >= t0 && now <= t1) { loginsOkWin++; loginLat.push(now - t); }
+      } else {
+        errors.loginErrors++;
+        sample('login', `HTTP ${res.status}`);
+      }
+    } catch (e) {
+      errors.loginErrors++;
+      loginStatus.failed = (loginStatus.failed || 0) + 1;
+      sample('login', describe(e));
+    } finally {
+      loginsInFlight--;
+    }
+  }
+
+  if (live.length === 0) {
+    return { connected: 0, clients: states.length, connectSec, errors, errorSamples, tag: TAG };
+  }
+
+  // ---- run
+  tStart = performance.now();
+  t0 = tStart + cfg.warmupSec * 1000;
+  t1 = t0 + cfg.durationSec * 1000;
+  sending = true;
+  let cpuStart = null; let cpu = null; let net1 = null;
+  const marks = [
+    sleep(cfg.warmupSec * 1000).then(() => { cpuStart = new CpuMeter(); }),
+    sleep((cfg.warmupSec + cfg.durationSec) * 1000).then(() => { cpu = new CpuMeter().since(cpuStart); sending = false; }),
+  ];
+
+  let loginTimer = null;
+  if (cfg.logins && cfg.logins.ratePerSec > 0) {
+    loginTimer = setInterval(() => { if (sending) loginOnce(); }, 1000 / cfg.logins.ratePerSec);
+  }
+
+  if (open) {
+    let scheduled = 0; let rr = 0;
+    await new Promise((resolve) => {
+      const tick = () => {
+        const now = performance.now();
+        if (now >= t1 || !sending) { resolve(); return; }
+        const due = Math.floor(((now - tStart) / 1000) * cfg.ratePerSec);
+        if (due - scheduled > cfg.ratePerSec) { skippedSends += due - scheduled - cfg.ratePerSec; scheduled = due - cfg.ratePerSec; }
+        while (scheduled < due) {
+          scheduled++;
+          const st = live[rr++ % live.length];
+          if (st.sock.connected && st.inflight < cfg.maxInFlightPerClient) send(st);
+          else skippedSends++;
+        }
+        setTimeout(tick, 1);
+      };
+      tick();
+    });
+  } else {
+    for (const st of live) send(st);
+  }
+  await Promise.all(marks);
+  if (loginTimer) clearInterval(loginTimer);
+  sending = false;
+
+  // ---- drain: wait for outstanding acks, then for outstanding deliveries
+  const drainStart = performance.now();
+  while (inflight > 0 && performance.now() - drainStart < cfg.ackTimeoutMs + 1000) await sleep(20);
+  while (loginsInFlight > 0 && performance.now() - drainStart < cfg.ackTimeoutMs + 1000) await sleep(20);
+  function countMissing() {
+    let missing = 0; let dup = 0; let lostMsgs = 0;
+    for (const st of live) {
+      const expected = roomSize.get(st.roomId) || 0;
+      for (let s = 0; s < st.seq; s++) {
+        if (st.acked[s] !== 1) continue;
+        const got = st.delivered[s] || 0;
+        if (got < expected) { missing += expected - got; lostMsgs++; } else if (got > expected) dup += got - expected;
+      }
+    }
+    return { missing, dup, lostMsgs };
+  }
+  let m = countMissing();
+  const deliveryDrainStart = performance.now();
+  while (m.missing > 0 && performance.now() - deliveryDrainStart < cfg.drainSec * 1000) {
+    await sleep(100);
+    m = countMissing();
+  }
+  errors.missingDeliveries = m.missing;
+  errors.duplicateDeliveries = m.dup;
+  if (m.missing > 0) sample('delivery', `${m.missing} deliveries of ${m.lostMsgs} acked messages never arrived (waited ${cfg.drainSec} s after the run)`);
+  if (m.dup > 0) sample('delivery', `${m.dup} duplicate deliveries`);
+  net1 = tcpExt();
+  const rssAfter = rssKB(cfg.serverPids);
+
+  finishing = true;
+  for (const st of states) if (st.sock) st.sock.disconnect();
+
+  const win = cpu.wallSec;
+  return {
+    clients: states.length,
+    connected: live.length,
+    rooms: roomSize.size,
+    connectSec,
+    windowSec: win,
+    warmupSec: cfg.warmupSec,
+    ratePerSec: open ? cfg.ratePerSec : null,
+    sent: sentTotal,
+    ackedTotal,
+    deliveredTotal,
+    acked: ackedWin,
+    deliveries: delivWin,
+    ackedPerSec: ackedWin / win,
+    deliveriesPerSec: delivWin / win,
+    ackLatencyMs: ackLat.summary(),
+    deliveryLatencyMs: delLat.summary(),
+    serverCpuSec: cpu.serverCpuSec,
+    serverPctCore: cpu.serverPctCore,
+    serverCpuUsPerAck: ackedWin > 0 ? (cpu.serverCpuSec * 1e6) / ackedWin : null,
+    loadgenPctCore: cpu.loadgenPctCore,
+    extraCpu: cpu.extra,
+    serverRssKB: rssAfter,
+    skippedSends,
+    foreignDeliveries: foreign,
+    logins: cfg.logins ? {
+      ratePerSec: cfg.logins.ratePerSec,
+      started: loginsStarted,
+      ok: loginsOk,
+      okPerSec: loginsOkWin / win,
+      skippedAtInFlightCap: loginsSkipped,
+      status: loginStatus,
+      latencyMs: loginLat.summary(),
+    } : null,
+    net: tcpExtDelta(net0, net1),
+    errors,
+    errorSamples,
+    tag: TAG,
+  };
+}
+
+// ---------------------------------------------------------------- idle memory (d)
+
+function poolSpec(i) {
+  const p = cfg.pool;
+  return {
+    url: p.urls[i % p.urls.length],
+    token: p.tokens && p.tokens.length ? p.tokens[i % p.tokens.length] : null,
+    roomId: p.roomIds && p.roomIds.length ? p.roomIds[i % p.roomIds.length] : null,
+  };
+}
+
+async function runIdle() {
+  const net0 = tcpExt();
+  await sleep(500);
+  const rss0 = rssKB(cfg.serverPids);
+  const socks = [];
+  const levels = [];
+  let made = 0;
+  for (const target of [...cfg.levels].sort((x, y) => x - y)) {
+    const specs = [];
+    for (; made < target; made++) specs.push(poolSpec(made));
+    const t = performance.now();
+    const res = await connectMany(specs, cfg.connectConcurrency);
+    for (const r of res) if (r.ok) socks.push(r.sock);
+    const connectSec = (performance.now() - t) / 1000;
+    await sleep(cfg.holdSec * 1000);
+    const rss = rssKB(cfg.serverPids);
+    const live = socks.filter((s) => s.connected).length;
+    levels.push({
+      target,
+      connected: live,
+      connectSec,
+      rssBeforeKB: rss0,
+      rssAfterKB: rss,
+      kbPerConnection: live > 0 ? (rss - rss0) / live : null,
+    });
+    log(`${live}/${target} connected, server RSS ${(rss / 1024).toFixed(1)} MB (+${live ? ((rss - rss0) / live).toFixed(1) : '?'} KB per connection)`);
+  }
+  const net1 = tcpExt();
+  finishing = true;
+  for (const s of socks) s.disconnect();
+  return { levels, net: tcpExtDelta(net0, net1), errors, errorSamples, tag: TAG };
+}
+
+// ---------------------------------------------------------------- connect storm (e)
+
+async function runStorm() {
+  const n = cfg.stormClients;
+  const net0 = tcpExt();
+  const cpu0 = new CpuMeter();
+  const t = performance.now();
+  const promises = [];
+  for (let i = 0; i < n; i++) {
+    const spec = poolSpec(i);
+    promises.push(connectOne(spec.url, spec.token));
+  }
+  const res = await Promise.all(promises);
+  const cpu = new CpuMeter().since(cpu0);
+  const net1 = tcpExt();
+  const times = new Samples();
+  let connected = 0; let last = 0;
+  for (const r of res) {
+    if (r.ok) { connected++; times.push(r.ms); last = Math.max(last, r.ms); }
+  }
+  finishing = true;
+  for (const r of res) r.sock.close();
+  return {
+    clients: n,
+    connected,
+    allConnectedSec: connected === n ? last / 1000 : null,
+    lastConnectedSec: last / 1000,
+    connectMs: times.summary(),
+    serverCpuSec: cpu.serverCpuSec,
+    loadgenPctCore: cpu.loadgenPctCore,
+    net: tcpExtDelta(net0, net1),
+    errors,
+    errorSamples,
+    tag: TAG,
+  };
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  let result;
+  if (cfg.kind === 'closed' || cfg.kind === 'open') result = await runMessages();
+  else if (cfg.kind === 'idle') result = await runIdle();
+  else if (cfg.kind === 'storm') result = await runStorm();
+  else throw new Error(`unknown kind ${cfg.kind}`);
+  result.workload = cfg.workload || null;
+  result.kind = cfg.kind;
+  process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0));
+}
+
+main().catch((e) => {
+  process.stdout.write(JSON.stringify({ fatal: String(e && e.stack ? e.stack : e), errors, errorSamples }) + '\n', () => process.exit(3));
+});

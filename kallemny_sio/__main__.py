@@ -1,0 +1,73 @@
+"""Command line: ``kallemny-sio`` / ``python -m kallemny_sio``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import sys
+
+from .config import SettingsError, load_settings
+from .errors import Unavailable
+
+log = logging.getLogger("kallemny_sio")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kallemny-sio", description="Kallemny chat server (REST + Socket.IO).")
+    p.add_argument("--host", help="interface to bind (env HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="HTTP + Socket.IO port (env PORT, default 8000)")
+    p.add_argument("--database-url", help="sqlite:///PATH or mongodb://… (env DATABASE_URL)")
+    p.add_argument("--redis-url", help="redis://… to run several nodes as one (env REDIS_URL)")
+    return p
+
+
+def _fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
+    print(f"kallemny-sio: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, validate settings, serve until SIGTERM/SIGINT."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    try:
+        settings = load_settings(host=args.host, port=args.port, database_url=args.database_url, redis_url=args.redis_url)
+    except SettingsError as exc:
+        _fail(str(exc))
+
+    from aiohttp import web
+
+    from .app import create_app
+
+    _install_uvloop()
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            backlog=settings.listen_backlog,
+            shutdown_timeout=5.0,
+            print=lambda text: log.info("listening on http://%s:%s", settings.host, settings.port),
+            access_log=None,
+        )
+    except Unavailable as exc:
+        _fail(f"DATABASE_URL: {exc.message}" if not exc.message.startswith(("DATABASE_URL", "REDIS_URL")) else exc.message)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            _fail(f"PORT: cannot listen on {settings.host}:{settings.port} ({exc.strerror or 'in use'})")
+        _fail(f"start-up failed: {exc.strerror or exc.__class__.__name__}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Passwords (Argon2id) and access tokens (JWT)."""

@@ -1,0 +1,1 @@
+"""The chat rules. Nothing here imports aiohttp or socketio."""

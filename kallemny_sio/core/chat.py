@@ -1,0 +1,252 @@
+"""The chat rules: rooms, membership, messages, read state, typing, presence.
+
+Every REST route and every Socket.IO handler goes through one method here,
+so each rule (only members read a room, sends are idempotent, read pointers
+move forward, …) is written once. Methods return contract-shaped dicts.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+from ..clock import iso, now_ms
+from ..errors import Forbidden, Invalid, NotFound
+from ..schemas import CreateRoomRequest, HistoryQuery, MarkReadPayload, SendMessagePayload, UsersQuery
+from ..storage.base import NewMessage, RoomSummary, Store
+from ..views import message_view, read_view, room_view, user_view
+from .accounts import Caller
+from .delivery import Delivery
+from .presence import Presence
+from .typing_state import TypingTracker
+
+log = logging.getLogger(__name__)
+
+
+class ChatService:
+    """One node's chat logic over a store, a delivery and a presence."""
+
+    def __init__(self, store: Store, delivery: Delivery, presence: Presence, typing_ttl_seconds: float) -> None:
+        self._store = store
+        self._delivery = delivery
+        self._presence = presence
+        self._typing = TypingTracker(typing_ttl_seconds, self._typing_expired)
+
+    async def start(self) -> None:
+        """Start presence (and its detection of users lost with a dead node)."""
+        await self._presence.start(self._users_lost)
+
+    async def stop(self) -> None:
+        """Stop timers and presence."""
+        self._typing.close()
+        await self._presence.stop()
+
+    # -- membership, the one rule -----------------------------------------
+
+    async def _members_of(self, room_id: str, user_id: str) -> list[str]:
+        """The room's members, provided ``user_id`` is one.
+
+        Raises:
+            NotFound: no such room.
+            Forbidden: the room exists and the user is not a member.
+        """
+        members = await self._store.member_ids(room_id)
+        if user_id in members:
+            return members
+        if await self._store.get_room(room_id) is None:
+            raise NotFound("roomId: no such room")
+        raise Forbidden("roomId: not a member of this room")
+
+    # -- rooms ---------------------------------------------------------------
+
+    async def list_rooms(self, user_id: str) -> list[dict[str, Any]]:
+        """The caller's rooms, most recent activity first."""
+        return await self._room_views(await self._store.list_room_summaries(user_id))
+
+    async def room(self, user_id: str, room_id: str) -> dict[str, Any]:
+        """One room as the caller sees it (a member)."""
+        summary = await self._store.get_room_summary(room_id, user_id)
+        if summary is None:
+            await self._members_of(room_id, user_id)  # raises the right error
+            raise NotFound("roomId: no such room")
+        return (await self._room_views([summary]))[0]
+
+    async def _room_views(self, summaries: list[RoomSummary]) -> list[dict[str, Any]]:
+        ids = {m for s in summaries for m in s.member_ids}
+        users = {u.id: u for u in await self._store.get_users(ids)}
+        online = await self._presence.online(ids)
+        return [room_view(s, users, online) for s in summaries]
+
+    async def create_room(self, user_id: str, req: CreateRoomRequest) -> tuple[dict[str, Any], bool]:
+        """Create a room (a private room is unique per pair); returns ``(room, created)``.
+
+        New rooms are announced with ``RoomCreated`` to every member's connections.
+
+        Raises:
+            Invalid: unknown member ids, or a private room with oneself.
+        """
+        requested = list(dict.fromkeys(req.member_ids))
+        known = {u.id for u in await self._store.get_users(requested)}
+        unknown = [m for m in requested if m not in known]
+        if unknown:
+            raise Invalid(f"memberIds: unknown user id {unknown[0]!r}", details={"unknown": unknown})
+        now = now_ms()
+        if req.type == "private":
+            if requested[0] == user_id:
+                raise Invalid("memberIds: a private room needs another user, not yourself")
+            room, created = await self._store.get_or_create_private_room(user_id, requested[0], now)
+        else:
+            members = list(dict.fromkeys([user_id, *requested]))
+            room = await self._store.create_group_room(user_id, req.name or "", req.is_public, members, now)
+            created = True
+        view = await self.room(user_id, room.id)
+        if created:
+            await self._delivery.emit("RoomCreated", view, [m["id"] for m in view["members"]])
+        return view, created
+
+    async def join_room(self, caller: Caller, room_id: str) -> dict[str, Any]:
+        """Join a public group (or confirm membership of any room); returns the room.
+
+        Raises:
+            NotFound: no such room.
+            Forbidden: not a member and the room is not a public group.
+        """
+        room = await self._store.get_room(room_id)
+        if room is None:
+            raise NotFound("roomId: no such room")
+        if not await self._store.is_member(room_id, caller.user_id):
+            if room.type != "group" or not room.is_public:
+                raise Forbidden("roomId: this room is not public")
+            if await self._store.add_member(room_id, caller.user_id, now_ms()):
+                await self._announce_join(room_id, caller.user_id)
+        return await self.room(caller.user_id, room_id)
+
+    async def _announce_join(self, room_id: str, user_id: str) -> None:
+        users = await self._store.get_users([user_id])
+        online = await self._presence.online([user_id])
+        payload = {"roomId": room_id, "user": user_view(users[0], user_id in online)}
+        await self._delivery.emit("UserJoinedRoom", payload, await self._store.member_ids(room_id))
+
+    async def leave_room(self, caller: Caller, room_id: str) -> None:
+        """Leave a group; the remaining members get ``UserLeftRoom``.
+
+        Raises:
+            NotFound: no such room.
+            Forbidden: a private room, or not a member.
+        """
+        await self._members_of(room_id, caller.user_id)
+        room = await self._store.get_room(room_id)
+        if room is None or room.type != "group":
+            raise Forbidden("roomId: a private room cannot be left")
+        if self._typing.stop(room_id, caller.user_id):
+            await self._emit_typing(room_id, caller, False)
+        if await self._store.remove_member(room_id, caller.user_id):
+            remaining = await self._store.member_ids(room_id)
+            await self._delivery.emit("UserLeftRoom", {"roomId": room_id, "userId": caller.user_id}, remaining)
+
+    # -- messages --------------------------------------------------------------
+
+    async def send_message(self, caller: Caller, req: SendMessagePayload) -> dict[str, Any]:
+        """Store a message, then deliver it to every member's connections.
+
+        The store commits before this returns and before anyone receives the
+        message. A resend with the same ``clientMessageId`` returns the stored
+        message and is not delivered again. Sending ends the sender's typing.
+        """
+        members = await self._members_of(req.room_id, caller.user_id)
+        stored = await self._store.add_message(
+            NewMessage(req.room_id, caller.user_id, caller.username, req.content, now_ms(), req.client_message_id)
+        )
+        view = message_view(stored.message)
+        if stored.created:
+            await self._delivery.emit("ReceiveMessage", view, members)
+        if self._typing.stop(req.room_id, caller.user_id):
+            await self._emit_typing(req.room_id, caller, False, members)
+        return view
+
+    async def history(self, user_id: str, room_id: str, query: HistoryQuery) -> dict[str, Any]:
+        """A page of a room's history, oldest first.
+
+        Raises:
+            Invalid: the cursor is not a message of this room.
+        """
+        await self._members_of(room_id, user_id)
+        page = await self._store.list_messages(room_id, query.limit, before=query.before, after=query.after)
+        if page is None:
+            field = "before" if query.before is not None else "after"
+            raise Invalid(f"{field}: no such message in this room")
+        return {"messages": [message_view(m) for m in page.messages], "hasMore": page.has_more}
+
+    async def mark_read(self, caller: Caller, req: MarkReadPayload) -> dict[str, Any]:
+        """Move the caller's read pointer forward; members get ``MessagesRead``.
+
+        Raises:
+            NotFound: ``messageId`` is not a message of this room.
+        """
+        members = await self._members_of(req.room_id, caller.user_id)
+        state = await self._store.mark_read(req.room_id, caller.user_id, req.message_id, now_ms())
+        if state is None:
+            raise NotFound("messageId: no such message in this room")
+        payload = read_view(state)
+        await self._delivery.emit("MessagesRead", payload, members)
+        return payload
+
+    # -- typing ------------------------------------------------------------
+
+    async def set_typing(self, caller: Caller, sid: str, room_id: str, is_typing: bool) -> None:
+        """Start, refresh or end the caller's typing state; other members hear of changes."""
+        members = await self._members_of(room_id, caller.user_id)
+        if is_typing:
+            changed = self._typing.start(room_id, caller.user_id, sid)
+        else:
+            changed = self._typing.stop(room_id, caller.user_id)
+        if changed:
+            await self._emit_typing(room_id, caller, is_typing, members)
+
+    async def _emit_typing(self, room_id: str, caller: Caller, is_typing: bool, members: Iterable[str] | None = None) -> None:
+        if members is None:
+            members = await self._store.member_ids(room_id)
+        payload = {"roomId": room_id, "userId": caller.user_id, "username": caller.username, "isTyping": is_typing}
+        await self._delivery.emit("UserTyping", payload, [m for m in members if m != caller.user_id])
+
+    async def _typing_expired(self, room_id: str, user_id: str) -> None:
+        users = await self._store.get_users([user_id])
+        if users:
+            await self._emit_typing(room_id, Caller(user_id, users[0].username), False)
+
+    # -- users and presence ------------------------------------------------
+
+    async def list_users(self, query: UsersQuery) -> list[dict[str, Any]]:
+        """Users by username prefix, with live presence."""
+        users = await self._store.search_users(query.q or "", query.limit)
+        online = await self._presence.online(u.id for u in users)
+        return [user_view(u, u.id in online) for u in users]
+
+    async def connected(self, caller: Caller, sid: str) -> None:
+        """Count a connection; the user's first anywhere announces ``UserOnline``."""
+        if await self._presence.connected(caller.user_id, sid):
+            users = await self._store.get_users([caller.user_id])
+            last_seen = iso(users[0].last_seen) if users else None
+            await self._announce_presence(caller, True, last_seen)
+
+    async def disconnected(self, caller: Caller, sid: str) -> None:
+        """Uncount a connection: clear its typing; the user's last anywhere announces ``UserOffline``."""
+        for room_id, user_id in self._typing.drop_connection(sid):
+            await self._emit_typing(room_id, caller, False)
+        if await self._presence.disconnected(caller.user_id, sid):
+            now = now_ms()
+            await self._store.set_last_seen(caller.user_id, now)
+            await self._announce_presence(caller, False, iso(now))
+
+    async def _announce_presence(self, caller: Caller, online: bool, last_seen: str | None) -> None:
+        payload = {"userId": caller.user_id, "username": caller.username, "isOnline": online, "lastSeen": last_seen}
+        contacts = await self._store.contact_ids(caller.user_id)
+        if contacts:
+            await self._delivery.emit("UserOnline" if online else "UserOffline", payload, contacts)
+
+    async def _users_lost(self, user_ids: list[str]) -> None:
+        """Users whose last connection was on a node that died: announce them offline."""
+        now = now_ms()
+        for user in await self._store.get_users(user_ids):
+            await self._store.set_last_seen(user.id, now)
+            await self._announce_presence(Caller(user.id, user.username), False, iso(now))

@@ -1,0 +1,1 @@
+"""The Socket.IO ``/chat`` namespace: one handler per client→server event."""

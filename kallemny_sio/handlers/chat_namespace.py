@@ -1,0 +1,126 @@
+"""The ``/chat`` namespace: authenticate at connect, then one thin handler per event.
+
+A handler parses its payload, calls one core method and returns the ack.
+Every failure becomes an error ack (python-socketio sends no ack when a
+handler raises), and ``connect`` refuses with ``ConnectionRefusedError`` only
+(any other exception would leave the client hanging).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qs
+
+import socketio
+from socketio.exceptions import ConnectionRefusedError as Refused
+
+from ..auth.tokens import bearer_token
+from ..core.accounts import Accounts, Caller
+from ..core.chat import ChatService
+from ..core.delivery import user_channel
+from ..errors import ChatError, Internal, NotFound, Unauthorized
+from ..schemas import MarkReadPayload, RoomRefPayload, SendMessagePayload, TypingPayload
+from .delivery import NAMESPACE
+from .payloads import event_payload
+
+log = logging.getLogger(__name__)
+Ack = dict[str, Any]
+
+
+def handshake_token(environ: dict[str, Any], auth: Any) -> str | None:
+    """The token from ``auth.token``, an ``Authorization: Bearer`` header or ``?token=``."""
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+        return auth["token"]
+    header = bearer_token(environ.get("HTTP_AUTHORIZATION"))
+    if header:
+        return header
+    values = parse_qs(environ.get("QUERY_STRING", "")).get("token")
+    return values[0] if values else None
+
+
+class ChatNamespace(socketio.AsyncNamespace):
+    """Client→server events of contract section 4."""
+
+    def __init__(self, accounts: Accounts, chat: ChatService) -> None:
+        super().__init__(NAMESPACE)
+        self._accounts = accounts
+        self._chat = chat
+        self._callers: dict[str, Caller] = {}
+        self._events: dict[str, Callable[[Caller, str, tuple[Any, ...]], Awaitable[Ack]]] = {
+            "SendMessage": self.send_message,
+            "JoinChatRoom": self.join_chat_room,
+            "LeaveChatRoom": self.leave_chat_room,
+            "SendTypingIndicator": self.send_typing_indicator,
+            "MarkMessagesAsRead": self.mark_messages_as_read,
+        }
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "connect":
+            return await self.on_connect(*args)
+        if event == "disconnect":
+            return await self.on_disconnect(args[0])
+        sid, payload = args[0], args[1:]
+        return await self._dispatch(event, sid, payload)
+
+    async def _dispatch(self, event: Any, sid: str, payload: tuple[Any, ...]) -> Ack:
+        handler = self._events.get(event) if isinstance(event, str) else None
+        caller = self._callers.get(sid)
+        try:
+            if handler is None:
+                raise NotFound(f"event: unknown event {str(event)[:64]!r}")
+            if caller is None:
+                raise Unauthorized("not authenticated")
+            return await handler(caller, sid, payload)
+        except ChatError as exc:
+            return exc.ack()
+        except Exception:
+            log.exception("event %s from user %s failed", event, caller.user_id if caller else "?")
+            return Internal("internal server error").ack()
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            caller = await self._accounts.authenticate(handshake_token(environ, auth))
+        except Unauthorized:
+            raise Refused("unauthorized") from None
+        except ChatError as exc:
+            raise Refused(exc.code) from None
+        self._callers[sid] = caller
+        await self.enter_room(sid, user_channel(caller.user_id))
+        try:
+            await self._chat.connected(caller, sid)
+        except Exception:
+            log.exception("presence update failed at connect of user %s", caller.user_id)
+
+    async def on_disconnect(self, sid: str, *reason: Any) -> None:
+        caller = self._callers.pop(sid, None)
+        if caller is None:
+            return
+        try:
+            await self._chat.disconnected(caller, sid)
+        except Exception:
+            log.exception("presence update failed at disconnect of user %s", caller.user_id)
+
+    # -- events ----------------------------------------------------------------
+
+    async def send_message(self, caller: Caller, sid: str, args: tuple[Any, ...]) -> Ack:
+        req = event_payload(SendMessagePayload, args, ("roomId", "content", "clientMessageId"))
+        return {"ok": True, "message": await self._chat.send_message(caller, req)}
+
+    async def join_chat_room(self, caller: Caller, sid: str, args: tuple[Any, ...]) -> Ack:
+        req = event_payload(RoomRefPayload, args, ("roomId",))
+        return {"ok": True, "room": await self._chat.join_room(caller, req.room_id)}
+
+    async def leave_chat_room(self, caller: Caller, sid: str, args: tuple[Any, ...]) -> Ack:
+        req = event_payload(RoomRefPayload, args, ("roomId",))
+        await self._chat.leave_room(caller, req.room_id)
+        return {"ok": True}
+
+    async def send_typing_indicator(self, caller: Caller, sid: str, args: tuple[Any, ...]) -> Ack:
+        req = event_payload(TypingPayload, args, ("roomId", "isTyping"))
+        await self._chat.set_typing(caller, sid, req.room_id, req.is_typing)
+        return {"ok": True}
+
+    async def mark_messages_as_read(self, caller: Caller, sid: str, args: tuple[Any, ...]) -> Ack:
+        req = event_payload(MarkReadPayload, args, ("roomId", "messageId"))
+        return {"ok": True, **await self._chat.mark_read(caller, req)}

@@ -1,0 +1,16 @@
+"""The REST API: thin aiohttp routes over the core."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import auth, docs, health, rooms, users
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register every REST route."""
+    health.setup(app)
+    auth.setup(app)
+    rooms.setup(app)
+    users.setup(app)
+    docs.setup(app)

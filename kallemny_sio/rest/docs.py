@@ -1,0 +1,102 @@
+"""The OpenAPI 3.1 document, generated from :mod:`kallemny_sio.schemas`, and Swagger UI.
+
+Swagger UI's assets come from the ``swagger-ui-py`` package and are served by
+the app itself (no CDN).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic.json_schema import models_json_schema
+from swagger_ui import api_doc
+
+from .. import __version__
+from .. import schemas as s
+from .http import json_response
+
+REF = "#/components/schemas/{model}"
+_REQUESTS = [s.RegisterRequest, s.LoginRequest, s.CreateRoomRequest]
+_RESPONSES = [s.AuthOut, s.UserOut, s.RoomOut, s.MessageOut, s.MessagePageOut, s.ErrorOut, s.HealthOut]
+
+
+def _ref(model: type) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _json(model: type, description: str, array: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "array", "items": _ref(model)} if array else _ref(model)
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "invalid input (the message names the field)", 401: "missing, malformed, expired or forged token",
+            403: "not a member", 404: "no such room", 409: "username taken", 413: "body over 64 KiB",
+            415: "body is not application/json", 503: "database unavailable"}
+    return {str(c): _json(s.ErrorOut, text[c]) for c in codes}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _paths() -> dict[str, Any]:
+    secured = [{"bearer": []}]
+    body = lambda m: {"required": True, "content": {"application/json": {"schema": _ref(m)}}}  # noqa: E731
+    return {
+        "/healthz": {"get": {"summary": "Liveness and database reachability", "tags": ["ops"],
+                              "responses": {"200": _json(s.HealthOut, "serving"), "503": _json(s.HealthOut, "database unreachable")}}},
+        "/api/auth/register": {"post": {"summary": "Create an account and get a token", "tags": ["auth"],
+                                        "requestBody": body(s.RegisterRequest),
+                                        "responses": {"201": _json(s.AuthOut, "registered"), **_errors(400, 409, 413, 415)}}},
+        "/api/auth/login": {"post": {"summary": "Log in", "tags": ["auth"], "requestBody": body(s.LoginRequest),
+                                     "responses": {"200": _json(s.AuthOut, "logged in"), **_errors(400, 401, 413, 415)}}},
+        "/api/chat/rooms": {
+            "get": {"summary": "The caller's rooms, most recent activity first", "tags": ["chat"], "security": secured,
+                    "responses": {"200": _json(s.RoomOut, "rooms", array=True), **_errors(401)}},
+            "post": {"summary": "Create a private or group room", "tags": ["chat"], "security": secured,
+                     "requestBody": body(s.CreateRoomRequest),
+                     "responses": {"201": _json(s.RoomOut, "created"), "200": _json(s.RoomOut, "the existing private room of the pair"),
+                                   **_errors(400, 401, 413, 415)}}},
+        "/api/chat/rooms/{roomId}/messages": {"get": {
+            "summary": "A page of history, oldest first", "tags": ["chat"], "security": secured,
+            "parameters": [
+                {"name": "roomId", "in": "path", "required": True, "schema": {"type": "string"}},
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}, "page size"),
+                _query("before", {"type": "string"}, "the page just older than this message id"),
+                _query("after", {"type": "string"}, "the page just newer than this message id (catch-up)"),
+            ],
+            "responses": {"200": _json(s.MessagePageOut, "a page"), **_errors(400, 401, 403, 404)}}},
+        "/api/chat/users": {"get": {
+            "summary": "Users by username prefix, with live presence", "tags": ["chat"], "security": secured,
+            "parameters": [_query("q", {"type": "string", "maxLength": 32}, "username prefix"),
+                           _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "how many")],
+            "responses": {"200": _json(s.UserOut, "users", array=True), **_errors(400, 401)}}},
+    }
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The whole OpenAPI document (built once)."""
+    models = [(m, "validation") for m in _REQUESTS] + [(m, "serialization") for m in _RESPONSES]
+    _, defs = models_json_schema(models, by_alias=True, ref_template=REF)  # type: ignore[arg-type]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Kallemny", "version": __version__,
+                 "description": "REST API of the Kallemny chat server. Live chat runs over Socket.IO (namespace /chat); see the README."},
+        "paths": _paths(),
+        "components": {"schemas": defs.get("$defs", {}),
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+    }
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return json_response(openapi_document())
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/openapi.json", openapi_json)
+    api_doc(app, config_spec=orjson.dumps(openapi_document()).decode(), url_prefix="/api/docs", title="Kallemny API")

@@ -1,0 +1,117 @@
+"""HTTP plumbing shared by the routes: JSON in and out, errors, the bearer guard, CORS."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from ..errors import ChatError, Internal, Invalid, MethodNotAllowed, NotFound, TooLarge, Unauthorized, UnsupportedMediaType
+from ..auth.tokens import bearer_token
+from ..keys import ACCOUNTS, SETTINGS
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CALLER_ID = "kallemny.caller_id"
+GUARDED_PREFIX = "/api/chat/"
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON response encoded with orjson."""
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def error_response(error: ChatError) -> web.Response:
+    """Contract section 2: ``{"error": {"code", "message"[, "details"]}}``."""
+    response = json_response({"error": error.body()}, status=error.status)
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="kallemny"'
+    return response
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body.
+
+    Raises:
+        UnsupportedMediaType: the body is not declared as JSON.
+        Invalid: the body is not valid JSON.
+    """
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("body: Content-Type must be application/json")
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise Invalid("body: malformed JSON") from None
+
+
+def caller_id(request: web.Request) -> str:
+    """The authenticated user's id, set by :func:`guard_middleware`."""
+    return request[CALLER_ID]
+
+
+_HTTP_ERRORS: dict[int, Callable[[str], ChatError]] = {
+    404: lambda path: NotFound(f"no route for {path}"),
+    405: lambda path: MethodNotAllowed(f"method not allowed on {path}"),
+    413: lambda path: TooLarge("body: request body is larger than allowed"),
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes a contract-shaped JSON error; nothing leaks a traceback."""
+    try:
+        return await handler(request)
+    except ChatError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        make = _HTTP_ERRORS.get(exc.status)
+        if make is None:
+            raise
+        return error_response(make(request.path))
+    except Exception:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return error_response(Internal("internal server error"))
+
+
+@web.middleware
+async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a declared oversize body before reading any of it."""
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.path.startswith("/api/") and request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"body: larger than {limit} bytes")
+    return await handler(request)
+
+
+@web.middleware
+async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every ``/api/chat/*`` request needs a valid bearer token."""
+    if request.path.startswith(GUARDED_PREFIX) and request.method != "OPTIONS":
+        user_id = request.app[ACCOUNTS].verify_token(bearer_token(request.headers.get("Authorization")))
+        if user_id is None:
+            raise Unauthorized("missing or invalid access token")
+        request[CALLER_ID] = user_id
+    return await handler(request)
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """CORS for the REST API (engineio answers for ``/socket.io/`` itself, from the same setting)."""
+    origins = request.app[SETTINGS].cors_origins
+    origin = request.headers.get("Origin")
+    allowed = origin is not None and request.path.startswith("/api/") and (origins == "*" or origin in origins)
+    if request.method == "OPTIONS" and allowed and "Access-Control-Request-Method" in request.headers:
+        response: web.StreamResponse = web.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+    else:
+        response = await handler(request)
+    if allowed:
+        response.headers["Access-Control-Allow-Origin"] = "*" if origins == "*" else origin  # type: ignore[assignment]
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+MIDDLEWARES = [cors_middleware, error_middleware, body_limit_middleware, guard_middleware]
