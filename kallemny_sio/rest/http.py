@@ -14,7 +14,7 @@ from ..keys import ACCOUNTS, SETTINGS
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-CALLER_ID = "kallemny.caller_id"
+CALLER_ID = web.RequestKey("caller_id", str)
 GUARDED_PREFIX = "/api/chat/"
 
 

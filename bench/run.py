@@ -1,0 +1,1105 @@
+#!/usr/bin/env python3
+"""Kallemny benchmark driver.
+
+    python bench/run.py                      # full run: every workload, every server
+    python bench/run.py --quick              # smoke run, well under two minutes
+    python bench/run.py --workloads a,b --servers kallemny,bare
+    python bench/run.py --quick --fail-on-errors     # what CI runs
+
+Starts each server on a free 127.0.0.1 port, drives it with bench/loadgen.js
+(one Node process on socket.io-client), stops it, and prints one markdown table
+per workload with Kallemny's figures beside the references' and the ratios
+Kallemny/bare and Kallemny/node. Tables go to bench/results/latest.md and the
+raw figures to bench/results/latest.json.
+
+Exit status: 0 when the run completed, however slow the figures. With
+--fail-on-errors: 1 when any workload reported errors (ack errors or
+timeouts, lost or misrouted deliveries, connect failures, a server that did
+not start or died). 2 for bad usage or missing tools, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import platform
+import resource
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+RESULTS = BENCH / "results"
+
+ALL_WORKLOADS = "abcdegh"
+ALL_SERVERS = ("kallemny", "bare", "node")
+REFERENCES = ("bare", "node")
+SERVER_TITLES = {
+    "kallemny": "Kallemny",
+    "bare": "bare python-socketio",
+    "node": "Node socket.io",
+}
+WORKLOAD_TITLES = {
+    "a": "(a) echo-ish: 100 clients, 100 rooms, fan-out 1, closed loop",
+    "b": "(b) chat: 200 clients, 20 rooms of 10, closed loop",
+    "c": "(c) latency: 200 clients, 20 rooms of 10, open loop at 500 msgs/s",
+    "d": "(d) idle memory: connect and hold, server RSS per connection",
+    "e": "(e) connect storm: 1,000 clients connecting at once",
+    "g": "(g) latency under logins: (c) plus 20 logins per second (Kallemny only)",
+    "h": "(h) two nodes sharing one redis-server, workload (b), clients of each room spread over both nodes",
+}
+CLIENTS_B = 200
+ROOM_SIZE_B = 10
+CLIENTS_A = 100
+IDLE_USERS = 10  # Kallemny (d)/(e): connections reuse the tokens of this many users
+PASSWORD = "bench-password-0001"
+
+ERROR_LABELS = (
+    ("connectErrors", "connect errors"),
+    ("joinErrors", "join errors"),
+    ("ackErrors", "ack errors"),
+    ("ackTimeouts", "ack timeouts"),
+    ("missingDeliveries", "missing deliveries"),
+    ("duplicateDeliveries", "duplicate deliveries"),
+    ("unexpectedDeliveries", "deliveries to non-members"),
+    ("disconnects", "unexpected disconnects"),
+    ("loginErrors", "login errors"),
+)
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class HarnessError(Exception):
+    """A server that would not start, a setup step or a load generator that failed."""
+
+
+# --------------------------------------------------------------------- processes
+
+
+class Processes:
+    """Every child this driver starts, so that all of them end with it."""
+
+    def __init__(self):
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, cmd, *, env=None, cwd=None, log_path=None, stdout=None) -> subprocess.Popen:
+        out = stdout
+        log_file = None
+        if log_path is not None:
+            log_file = open(log_path, "ab")
+            out = log_file
+        try:
+            proc = subprocess.Popen(
+                [str(c) for c in cmd],
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT if log_file else None,
+                start_new_session=True,  # own process group: stopping it stops its children too
+            )
+        finally:
+            if log_file:
+                log_file.close()
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen, grace: float = 8.0) -> None:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        # the group may hold children even when the leader has gone
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(reversed(self.procs)):
+            self.stop(proc, grace=3.0)
+
+
+PROCS = Processes()
+
+
+def _on_signal(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def listen_backlog(port: int):
+    """The backlog the kernel holds for a listening socket (Send-Q in `ss -lnt`)."""
+    if not shutil.which("ss"):
+        return None
+    try:
+        out = subprocess.run(
+            ["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, timeout=5
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0] == "LISTEN":
+            try:
+                return int(parts[2])
+            except ValueError:
+                return None
+    return None
+
+
+# --------------------------------------------------------------------- HTTP
+
+
+def http_json(method: str, url: str, body=None, token=None, timeout=30.0):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Accept", "application/json")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+            status = resp.status
+            headers = resp.headers
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        status = exc.code
+        headers = exc.headers
+    try:
+        payload = json.loads(raw) if raw else None
+    except ValueError:
+        payload = raw.decode(errors="replace")[:200]
+    return status, payload, headers
+
+
+def http_json_retry(method, url, body=None, token=None, attempts=8):
+    """Retries 429/503 and connection errors with bounded backoff."""
+    delay = 0.25
+    last = None
+    for _ in range(attempts):
+        try:
+            status, payload, headers = http_json(method, url, body, token)
+        except (urllib.error.URLError, OSError) as exc:
+            last = (None, str(exc))
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
+            continue
+        if status in (429, 503):
+            last = (status, payload)
+            retry_after = headers.get("Retry-After") if headers else None
+            try:
+                wait = min(float(retry_after), 5.0) if retry_after else delay
+            except ValueError:
+                wait = delay
+            time.sleep(wait)
+            delay = min(delay * 2, 4.0)
+            continue
+        return status, payload
+    return last
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise HarnessError(f"exited with status {proc.returncode} before answering /healthz")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1.0) as resp:
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(getattr(exc, "reason", exc))
+        time.sleep(0.1)
+    raise HarnessError(f"/healthz did not answer 200 within {timeout:.0f} s (last: {last})")
+
+
+# --------------------------------------------------------------------- environment
+
+
+def run_quiet(cmd, **kw):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return subprocess.CompletedProcess(cmd, 1, "", str(exc))
+
+
+def python_has(python: str, modules) -> dict:
+    code = (
+        "import importlib.util, json, sys; "
+        "print(json.dumps({m: importlib.util.find_spec(m) is not None for m in sys.argv[1:]}))"
+    )
+    res = run_quiet([python, "-c", code, *modules], env=server_env_base())
+    try:
+        return json.loads(res.stdout)
+    except ValueError:
+        return {m: False for m in modules}
+
+
+def server_env_base() -> dict:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def ensure_node_modules() -> None:
+    if not shutil.which("node") or not shutil.which("npm"):
+        raise SystemExit("node and npm are needed (Node 18 or newer); install them and run again")
+    have = all((BENCH / "node_modules" / p / "package.json").exists() for p in ("socket.io", "socket.io-client"))
+    if have:
+        return
+    cmd = ["npm", "ci" if (BENCH / "package-lock.json").exists() else "install", "--no-audit", "--no-fund"]
+    say(f"installing the load generator's packages: {' '.join(cmd)} (in bench/)")
+    res = subprocess.run(cmd, cwd=BENCH)
+    if res.returncode != 0:
+        raise SystemExit("npm install failed in bench/")
+
+
+def ensure_python_packages(python: str, need_redis: bool) -> None:
+    wanted = {"socketio": "python-socketio>=5.18,<5.19", "aiohttp": "aiohttp>=3.14,<3.15"}
+    if need_redis:
+        wanted["redis"] = "redis>=5"
+    have = python_has(python, list(wanted))
+    missing = [spec for mod, spec in wanted.items() if not have.get(mod)]
+    if not missing:
+        return
+    say(f"installing {', '.join(missing)} with pip")
+    res = subprocess.run([python, "-m", "pip", "install", "--quiet", *missing])
+    if res.returncode != 0:
+        raise SystemExit(f"pip install {' '.join(missing)} failed")
+
+
+def versions(python: str) -> dict:
+    code = (
+        "import json\n"
+        "from importlib import metadata\n"
+        "out = {}\n"
+        "for d in ('python-socketio', 'python-engineio', 'aiohttp', 'redis', 'kallemny-sio', 'kallemny_sio', 'kallemny'):\n"
+        "    try:\n"
+        "        out[d] = metadata.version(d)\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "import sys; out['python'] = sys.version.split()[0]\n"
+        "print(json.dumps(out))\n"
+    )
+    res = run_quiet([python, "-c", code], env=server_env_base())
+    try:
+        out = json.loads(res.stdout)
+    except ValueError:
+        out = {}
+    out["node"] = run_quiet(["node", "--version"]).stdout.strip()
+    for pkg in ("socket.io", "socket.io-client"):
+        try:
+            out[pkg] = json.loads((BENCH / "node_modules" / pkg / "package.json").read_text())["version"]
+        except (OSError, ValueError, KeyError):
+            pass
+    if Path("/usr/bin/redis-server").exists() or shutil.which("redis-server"):
+        line = run_quiet([redis_server_path() or "redis-server", "--version"]).stdout
+        for word in line.split():
+            if word.startswith("v="):
+                out["redis-server"] = word[2:]
+    return out
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = run_quiet(["git", "rev-parse", "--short", "HEAD"], cwd=REPO).stdout.strip() or None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "os": platform.platform(terse=True),
+        "commit": commit,
+    }
+
+
+def redis_server_path():
+    if Path("/usr/bin/redis-server").exists():
+        return "/usr/bin/redis-server"
+    return shutil.which("redis-server")
+
+
+def raise_fd_limit(want: int = 65536) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def clk_tck() -> int:
+    try:
+        return int(os.sysconf("SC_CLK_TCK"))
+    except (ValueError, OSError, AttributeError):
+        return 100
+
+
+# --------------------------------------------------------------------- servers
+
+
+class Server:
+    def __init__(self, name, proc, port, log_path):
+        self.name = name
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.backlog = None
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.python = args.python
+        self.tmp = Path(tempfile.mkdtemp(prefix="kallemny-bench-"))
+        self.kallemny_dir = self.tmp / "kallemny"
+        self.kallemny_dir.mkdir()
+        self.jwt_secret = secrets.token_urlsafe(36)  # 48 characters
+        self.users = None  # Kallemny users: [{id, username, token}]
+        self.rooms_a = None  # Kallemny room ids for (a), one per user 0..99
+        self.rooms_b = None  # Kallemny room ids for (b), 20 rooms of 10
+        self.setup_error = None
+        self.quick = args.quick
+        self.results: dict = {s: {} for s in args.servers}
+        self.skipped: dict = {}
+        self.backlogs: dict = {}
+        self.redis_path = redis_server_path()
+        self.counter = 0
+
+    # ---------------- starting and stopping
+
+    def server_cmd(self, name, port, redis_url=None):
+        if name == "kallemny":
+            cmd = [self.python, "-m", "kallemny_sio", "--host", "127.0.0.1", "--port", port,
+                   "--database-url", "sqlite:///bench.db"]
+            if redis_url:
+                cmd += ["--redis-url", redis_url]
+            env = server_env_base()
+            for var in ("KALLEMNY_ENV", "REDIS_URL", "DATABASE_URL", "MONGODB_URI", "HOST", "PORT"):
+                env.pop(var, None)
+            env["JWT_SECRET"] = self.jwt_secret
+            if self.args.kallemny_database_url:
+                cmd[cmd.index("--database-url") + 1] = self.args.kallemny_database_url
+            return cmd, env, self.kallemny_dir
+        if name == "bare":
+            cmd = [self.python, BENCH / "bare_server.py", "--host", "127.0.0.1", "--port", port]
+            cmd += shlex.split(self.args.bare_args or "")
+            if redis_url:
+                cmd += ["--redis-url", redis_url]
+            return cmd, server_env_base(), self.tmp
+        if name == "node":
+            return ["node", BENCH / "node_server.js", "--host", "127.0.0.1", "--port", port], dict(os.environ), BENCH
+        raise ValueError(name)
+
+    def start_server(self, name, redis_url=None, label="") -> Server:
+        port = free_port()
+        self.counter += 1
+        log_path = self.tmp / f"{self.counter:02d}-{name}{label}.log"
+        cmd, env, cwd = self.server_cmd(name, port, redis_url)
+        proc = PROCS.start(cmd, env=env, cwd=cwd, log_path=log_path)
+        server = Server(name, proc, port, log_path)
+        try:
+            wait_ready(server.url, proc, timeout=60 if name == "kallemny" else 30)
+        except HarnessError as exc:
+            PROCS.stop(proc)
+            log = tail(log_path)
+            raise HarnessError(f"{SERVER_TITLES[name]} did not start: {exc}" + (f"\n--- server log ---\n{log}" if log else "")) from None
+        server.backlog = listen_backlog(port)
+        self.backlogs.setdefault(name, server.backlog)
+        return server
+
+    def stop_server(self, server: Server, errors: list) -> None:
+        if server.proc.poll() is not None:
+            errors.append(
+                f"{SERVER_TITLES[server.name]} exited with status {server.proc.returncode} during the workload"
+                + (f"\n--- server log ---\n{tail(server.log_path)}" if tail(server.log_path) else "")
+            )
+        PROCS.stop(server.proc)
+
+    # ---------------- Kallemny users and rooms
+
+    def ensure_kallemny_setup(self, server: Server, workloads) -> None:
+        if self.setup_error:
+            raise HarnessError(self.setup_error)
+        need_b = any(w in workloads for w in "bcgh")
+        need_a = "a" in workloads
+        n_users = CLIENTS_B if need_b else (CLIENTS_A if need_a else IDLE_USERS)
+        try:
+            if self.users is None:
+                self.users = self.register_users(server.url, n_users)
+            if need_a and self.rooms_a is None:
+                self.rooms_a = self.create_rooms(server.url, [[i] for i in range(CLIENTS_A)])
+            if need_b and self.rooms_b is None:
+                groups = [list(range(k, k + ROOM_SIZE_B)) for k in range(0, CLIENTS_B, ROOM_SIZE_B)]
+                self.rooms_b = self.create_rooms(server.url, groups)
+        except HarnessError as exc:
+            self.setup_error = f"Kallemny setup failed: {exc}"
+            raise HarnessError(self.setup_error) from None
+
+    def register_users(self, url, n):
+        tag = secrets.token_hex(3)
+        t = time.monotonic()
+
+        def register(i):
+            username = f"bench_{tag}_{i:05d}"
+            res = http_json_retry("POST", url + "/api/auth/register", {"username": username, "password": PASSWORD})
+            status, payload = res if res else (None, None)
+            if status != 201 or not isinstance(payload, dict) or "token" not in payload:
+                raise HarnessError(f"POST /api/auth/register answered {status}: {json.dumps(payload)[:300]}")
+            user = payload.get("user") or {}
+            if "id" not in user:
+                raise HarnessError(f"POST /api/auth/register: no user.id in {json.dumps(payload)[:300]}")
+            return {"id": user["id"], "username": username, "token": payload["token"]}
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            users = list(pool.map(register, range(n)))
+        say(f"[kallemny] registered {n} users through POST /api/auth/register in {time.monotonic() - t:.1f} s")
+        return users
+
+    def create_rooms(self, url, groups):
+        t = time.monotonic()
+
+        def create(group):
+            owner = self.users[group[0]]
+            others = [self.users[i]["id"] for i in group[1:]]
+            body = {"type": "group", "name": f"bench-{group[0]}", "memberIds": others}
+            res = http_json_retry("POST", url + "/api/chat/rooms", body, token=owner["token"])
+            status, payload = res if res else (None, None)
+            if status not in (200, 201) and not others:
+                # a room of one: try again without an empty member list
+                body.pop("memberIds")
+                res = http_json_retry("POST", url + "/api/chat/rooms", body, token=owner["token"])
+                status, payload = res if res else (None, None)
+            if status not in (200, 201) or not isinstance(payload, dict) or "id" not in payload:
+                raise HarnessError(
+                    f"POST /api/chat/rooms {json.dumps(body)[:120]} answered {status}: {json.dumps(payload)[:300]}"
+                )
+            return payload["id"]
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            rooms = list(pool.map(create, groups))
+        say(f"[kallemny] created {len(rooms)} rooms through POST /api/chat/rooms in {time.monotonic() - t:.1f} s")
+        return rooms
+
+    # ---------------- load generator configs
+
+    def timing(self):
+        a = self.args
+        return {
+            "warmupSec": a.warmup,
+            "durationSec": a.duration,
+            "drainSec": 2 if self.quick else 5,
+            "ackTimeoutMs": 5000 if self.quick else 10000,
+            "connectTimeoutMs": 15000 if self.quick else 20000,
+            "clkTck": clk_tck(),
+            "contentBytes": 64,
+        }
+
+    def message_clients(self, name, workload, urls):
+        """[{url, token, roomId}] for workloads a, b, c, g, h."""
+        clients = []
+        if workload == "a":
+            for i in range(CLIENTS_A):
+                if name == "kallemny":
+                    clients.append({"url": urls[0], "token": self.users[i]["token"], "roomId": self.rooms_a[i]})
+                else:
+                    clients.append({"url": urls[0], "token": None, "roomId": f"solo-{i}"})
+            return clients
+        for i in range(CLIENTS_B):
+            url = urls[i % len(urls)]  # (h): the members of each room alternate between the nodes
+            room = i // ROOM_SIZE_B
+            if name == "kallemny":
+                clients.append({"url": url, "token": self.users[i]["token"], "roomId": self.rooms_b[room]})
+            else:
+                clients.append({"url": url, "token": None, "roomId": f"room-{room}"})
+        return clients
+
+    def loadgen_config(self, name, workload, servers, extra_pids=None):
+        urls = [s.url for s in servers]
+        cfg = dict(self.timing())
+        cfg.update({
+            "workload": workload,
+            "namespace": "/chat",
+            "serverPids": [s.proc.pid for s in servers],
+            "extraPids": extra_pids or {},
+            "join": name != "kallemny",  # Kallemny subscribes a connection to its user's rooms at connect
+        })
+        if workload in "abh":
+            cfg["kind"] = "closed"
+            cfg["clients"] = self.message_clients(name, workload, urls)
+        elif workload in "cg":
+            cfg["kind"] = "open"
+            cfg["ratePerSec"] = 500
+            cfg["clients"] = self.message_clients(name, workload, urls)
+            if workload == "g":
+                cfg["logins"] = {
+                    "url": urls[0] + "/api/auth/login",
+                    "ratePerSec": 20,
+                    "maxInFlight": 100,
+                    "credentials": [{"username": u["username"], "password": PASSWORD} for u in self.users],
+                }
+        elif workload in "de":
+            tokens = [u["token"] for u in self.users[:IDLE_USERS]] if name == "kallemny" else None
+            pool = {"urls": urls, "tokens": tokens}
+            if workload == "d":
+                cfg["kind"] = "idle"
+                cfg["levels"] = self.args.d_levels
+                cfg["holdSec"] = 1 if self.quick else 3
+                cfg["connectConcurrency"] = 100
+                if name != "kallemny":
+                    pool["roomIds"] = [f"idle-{i}" for i in range(100)]
+            else:
+                cfg["kind"] = "storm"
+                cfg["stormClients"] = 1000
+                cfg["join"] = False
+            cfg["pool"] = pool
+        return cfg
+
+    def loadgen_timeout(self, cfg):
+        base = 60 + cfg["warmupSec"] + cfg["durationSec"] + cfg["drainSec"] + cfg["ackTimeoutMs"] / 1000
+        if cfg["kind"] == "idle":
+            base += 0.03 * max(cfg["levels"]) + cfg["holdSec"] * len(cfg["levels"])
+        return base
+
+    def run_loadgen(self, cfg):
+        self.counter += 1
+        path = self.tmp / f"{self.counter:02d}-loadgen-{cfg['workload']}.json"
+        path.write_text(json.dumps(cfg))
+        out_path = self.tmp / f"{self.counter:02d}-loadgen-{cfg['workload']}.out"
+        with open(out_path, "wb") as out:
+            proc = PROCS.start(["node", BENCH / "loadgen.js", f"@{path}"], cwd=BENCH, stdout=out)
+            try:
+                proc.wait(timeout=self.loadgen_timeout(cfg))
+            except subprocess.TimeoutExpired:
+                PROCS.stop(proc)
+                raise HarnessError(f"the load generator did not finish within {self.loadgen_timeout(cfg):.0f} s") from None
+            PROCS.stop(proc)
+        text = out_path.read_text(errors="replace").strip()
+        try:
+            result = json.loads(text.splitlines()[-1]) if text else None
+        except ValueError:
+            result = None
+        if not isinstance(result, dict):
+            raise HarnessError(f"the load generator exited with status {proc.returncode} and printed no result")
+        if "fatal" in result:
+            raise HarnessError(f"the load generator failed: {result['fatal'][:500]}")
+        return result
+
+    # ---------------- one workload on one server
+
+    def run_single(self, name, workload):
+        errors: list = []
+        result: dict = {}
+        server = None
+        try:
+            server = self.start_server(name, label=f"-{workload}")
+            if name == "kallemny":
+                self.ensure_kallemny_setup(server, self.args.workloads)
+            cfg = self.loadgen_config(name, workload, [server])
+            result = self.run_loadgen(cfg)
+        except HarnessError as exc:
+            errors.append(str(exc))
+        finally:
+            if server is not None:
+                self.stop_server(server, errors)
+        if server is not None:
+            result["listenBacklog"] = server.backlog
+        result["harnessErrors"] = errors
+        return result
+
+    def run_h(self, name):
+        errors: list = []
+        result: dict = {}
+        redis_proc = None
+        nodes = []
+        try:
+            rport = free_port()
+            self.counter += 1
+            rlog = self.tmp / f"{self.counter:02d}-redis-{name}.log"
+            redis_proc = PROCS.start(
+                [self.redis_path, "--port", rport, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                cwd=self.tmp, log_path=rlog,
+            )
+            wait_redis(rport, redis_proc, rlog)
+            redis_url = f"redis://127.0.0.1:{rport}"
+            for label in ("-h-node1", "-h-node2"):
+                nodes.append(self.start_server(name, redis_url=redis_url, label=label))
+            if name == "kallemny":
+                self.ensure_kallemny_setup(nodes[0], self.args.workloads)
+            cfg = self.loadgen_config(name, "h", nodes, extra_pids={"redis-server": redis_proc.pid})
+            result = self.run_loadgen(cfg)
+        except HarnessError as exc:
+            errors.append(str(exc))
+        finally:
+            for node in nodes:
+                self.stop_server(node, errors)
+            if redis_proc is not None:
+                PROCS.stop(redis_proc)
+        result["harnessErrors"] = errors
+        result["nodes"] = 2
+        return result
+
+    # ---------------- everything
+
+    def run(self):
+        args = self.args
+        for name in args.servers:
+            for workload in args.workloads:
+                if workload == "g" and name != "kallemny":
+                    continue
+                if workload == "h":
+                    if name == "node":
+                        continue  # no Redis adapter in the bare Node reference
+                    if not self.redis_path:
+                        self.skipped[(name, "h")] = "redis-server not found (Debian package redis-server)"
+                        continue
+                t = time.monotonic()
+                say(f"[{name}] workload {workload} ...")
+                result = self.run_h(name) if workload == "h" else self.run_single(name, workload)
+                result["elapsedSec"] = round(time.monotonic() - t, 1)
+                self.results[name][workload] = result
+                say(f"[{name}] workload {workload}: {one_line(workload, result)}")
+
+    def cleanup(self):
+        PROCS.stop_all()
+        if self.args.keep_logs:
+            say(f"server and load generator logs kept in {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def wait_redis(port, proc, log_path, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise HarnessError(f"redis-server exited with status {proc.returncode}: {tail(log_path, 5)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise HarnessError(f"redis-server did not answer PING within {timeout:.0f} s")
+
+
+# --------------------------------------------------------------------- reporting
+
+
+def error_items(result: dict):
+    items = []
+    errs = result.get("errors") or {}
+    for key, label in ERROR_LABELS:
+        n = errs.get(key) or 0
+        if n:
+            items.append(f"{n:,} {label}")
+    for h in result.get("harnessErrors") or []:
+        items.append(h.splitlines()[0])
+    if result.get("kind") == "idle":
+        for lv in result.get("levels") or []:
+            if lv.get("connected", 0) < lv.get("target", 0):
+                items.append(f"{lv['target'] - lv['connected']:,} of {lv['target']:,} not connected")
+    if result.get("kind") == "storm" and result.get("connected") is not None and result["connected"] < result.get("clients", 0):
+        items.append(f"{result['clients'] - result['connected']:,} of {result['clients']:,} not connected")
+    return items
+
+
+def one_line(workload, r):
+    errs = error_items(r)
+    tail_ = f"; ERRORS: {', '.join(errs)}" if errs else ""
+    kind = r.get("kind")
+    if kind in ("closed", "open"):
+        return (f"{fmt(r.get('ackedPerSec'), 0)} acked/s, {fmt(r.get('deliveriesPerSec'), 0)} deliveries/s, "
+                f"ack p50/p99 {fmt(dig(r, 'ackLatencyMs', 'p50'), 2)}/{fmt(dig(r, 'ackLatencyMs', 'p99'), 2)} ms, "
+                f"server {fmt(r.get('serverPctCore'), 0)} % of a core{tail_}")
+    if kind == "idle":
+        lv = (r.get("levels") or [{}])[-1]
+        return f"{fmt(lv.get('kbPerConnection'), 1)} KB per connection at {lv.get('target')}{tail_}"
+    if kind == "storm":
+        return f"all connected in {fmt(r.get('allConnectedSec'), 2)} s{tail_}"
+    return f"no result{tail_}"
+
+
+def dig(d, *keys):
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def fmt(v, digits=2):
+    if v is None:
+        return "–"
+    if isinstance(v, str):
+        return v
+    if digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+def ratio(k, ref):
+    if not isinstance(k, (int, float)) or not isinstance(ref, (int, float)) or ref == 0:
+        return "–"
+    return f"{k / ref:.2f}"
+
+
+def message_rows(workload):
+    rows = [
+        ("clients connected", lambda r: r.get("connected"), 0, None),
+        ("acked msgs/s", lambda r: r.get("ackedPerSec"), 0, "higher"),
+        ("deliveries/s", lambda r: r.get("deliveriesPerSec"), 0, "higher"),
+        ("ack p50 ms", lambda r: dig(r, "ackLatencyMs", "p50"), 2, "lower"),
+        ("ack p95 ms", lambda r: dig(r, "ackLatencyMs", "p95"), 2, "lower"),
+        ("ack p99 ms", lambda r: dig(r, "ackLatencyMs", "p99"), 2, "lower"),
+        ("delivery p50 ms", lambda r: dig(r, "deliveryLatencyMs", "p50"), 2, "lower"),
+        ("delivery p95 ms", lambda r: dig(r, "deliveryLatencyMs", "p95"), 2, "lower"),
+        ("delivery p99 ms", lambda r: dig(r, "deliveryLatencyMs", "p99"), 2, "lower"),
+        ("server CPU µs per acked msg", lambda r: r.get("serverCpuUsPerAck"), 0, "lower"),
+        ("server CPU % of a core" + (" (both nodes)" if workload == "h" else ""), lambda r: r.get("serverPctCore"), 0, None),
+    ]
+    if workload == "h":
+        rows.append(("redis-server CPU % of a core", lambda r: dig(r, "extraCpu", "redis-server", "pctCore"), 0, None))
+    if workload == "g":
+        rows += [
+            ("logins ok/s", lambda r: dig(r, "logins", "okPerSec"), 1, "higher"),
+            ("login p50 ms", lambda r: dig(r, "logins", "latencyMs", "p50"), 1, "lower"),
+            ("login p99 ms", lambda r: dig(r, "logins", "latencyMs", "p99"), 1, "lower"),
+        ]
+    rows.append(("load generator CPU % of a core", lambda r: r.get("loadgenPctCore"), 0, None))
+    return rows
+
+
+def idle_rows(levels):
+    rows = []
+    for n in levels:
+        def lv(r, n=n):
+            return next((x for x in r.get("levels") or [] if x.get("target") == n), {})
+        rows.append((f"KB per connection at {n:,}", lambda r, lv=lv: lv(r).get("kbPerConnection"), 1, "lower"))
+        rows.append((f"server RSS MB at {n:,}", lambda r, lv=lv: (lv(r).get("rssAfterKB") or 0) / 1024 or None, 1, "lower"))
+        rows.append((f"seconds to connect {n:,} (100 at a time)", lambda r, lv=lv: lv(r).get("connectSec"), 2, "lower"))
+    rows.append(("server RSS MB before", lambda r: (dig(r, "levels", 0, "rssBeforeKB") or 0) / 1024 or None, 1, None))
+    rows.append(("kernel listen-queue overflows", lambda r: dig(r, "net", "listenOverflows"), 0, None))
+    return rows
+
+
+def _lvl0(r):
+    lv = r.get("levels") or []
+    return lv[0] if lv else {}
+
+
+def storm_rows():
+    return [
+        ("clients connected", lambda r: r.get("connected"), 0, None),
+        ("seconds until all connected", lambda r: r.get("allConnectedSec"), 2, "lower"),
+        ("connect p50 ms", lambda r: dig(r, "connectMs", "p50"), 0, "lower"),
+        ("connect p95 ms", lambda r: dig(r, "connectMs", "p95"), 0, "lower"),
+        ("connect p99 ms", lambda r: dig(r, "connectMs", "p99"), 0, "lower"),
+        ("server CPU seconds", lambda r: r.get("serverCpuSec"), 2, "lower"),
+        ("kernel listen-queue overflows (SYNs dropped)", lambda r: dig(r, "net", "listenOverflows"), 0, None),
+        ("listen backlog in effect", lambda r: r.get("listenBacklog"), 0, None),
+    ]
+
+
+def table(workload, results, servers, args):
+    present = [s for s in servers if workload in results.get(s, {})]
+    if not present:
+        return None
+    refs = [s for s in REFERENCES if s in present] if "kallemny" in present else []
+    if results["kallemny"].get(workload, {}).get("kind") is None if "kallemny" in present else False:
+        pass
+    kind = next((results[s][workload].get("kind") for s in present if results[s][workload].get("kind")), None)
+    if workload == "d":
+        rows = idle_rows(args.d_levels)
+    elif workload == "e":
+        rows = storm_rows()
+    else:
+        rows = message_rows(workload)
+    head = ["figure"] + [SERVER_TITLES[s] for s in present] + [f"Kallemny/{s}" for s in refs] + ["better"]
+    lines = [f"### {WORKLOAD_TITLES[workload]}", ""]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("| " + " | ".join(["---"] + ["---:"] * (len(head) - 2) + ["---"]) + " |")
+    for label, get, digits, better in rows:
+        vals = {}
+        for s in present:
+            try:
+                vals[s] = get(results[s][workload])
+            except (TypeError, IndexError, AttributeError):
+                vals[s] = None
+        if all(v is None for v in vals.values()) and kind is None:
+            continue
+        cells = [label] + [fmt(vals[s], digits) for s in present]
+        cells += [ratio(vals.get("kallemny"), vals.get(s)) if better else "" for s in refs]
+        cells.append(better or "")
+        lines.append("| " + " | ".join(cells) + " |")
+    errs = ["; ".join(error_items(results[s][workload])) or "none" for s in present]
+    lines.append("| " + " | ".join(["errors"] + errs + [""] * len(refs) + [""]) + " |")
+    return "\n".join(lines)
+
+
+def render(bench: Bench, meta: dict) -> str:
+    args = bench.args
+    out = ["# Kallemny benchmark results", ""]
+    out.append(
+        f"{meta['date']} · {'quick' if args.quick else 'full'} run · warm-up {args.warmup:g} s, "
+        f"measured window {args.duration:g} s · {meta['machine']['cores']} cores, {meta['machine']['cpu'] or 'unknown CPU'}"
+        + (f" · commit {meta['machine']['commit']}" if meta["machine"].get("commit") else "")
+    )
+    out.append("")
+    v = meta["versions"]
+    out.append(
+        "Versions: "
+        + ", ".join(f"{k} {v[k]}" for k in ("python", "python-socketio", "python-engineio", "aiohttp", "redis",
+                                             "node", "socket.io", "socket.io-client", "redis-server") if k in v)
+        + "."
+    )
+    out.append("")
+    out.append("How to read: every server ran in this same run against the same load generator "
+               "(socket.io-client, WebSocket only, no permessage-deflate offered, 64-byte content). "
+               "The ratio columns are Kallemny's figure divided by the reference's; "
+               "\"better\" says which direction is good (a ratio below 1 is good where lower is better). "
+               "Latencies are measured in the load generator: ack = send to ack, delivery = send to "
+               "`ReceiveMessage` at each member. Server CPU is the utime+stime of the server process(es) over "
+               "the measured window.")
+    out.append("")
+    notes = [
+        "**Kallemny**: the real server, full pipeline (users registered through the REST API, JWT at "
+        "connect, membership checks, durable store). Its connections are subscribed to their users' rooms "
+        "at connect; the references' clients call `JoinChatRoom` first."
+        + (f" For (d) and (e) Kallemny's connections reuse the tokens of {IDLE_USERS} users "
+           f"(up to {max(max(args.d_levels), 1000) // IDLE_USERS:,} connections per user), "
+           "since registering thousands of users (argon2) would dominate the run." if any(w in args.workloads for w in "de") else ""),
+        "**bare python-socketio**: stock python-socketio + aiohttp, no tricks"
+        + (f" (run with `{args.bare_args}`)" if args.bare_args else
+           ": the standard asyncio loop, the standard json module and **aiohttp's default listen backlog (128), "
+           "which is stock**: when more connection attempts arrive at once than the backlog holds, the kernel "
+           "drops SYNs and the clients retry after 1 s, visible as overflows and a tail in (e)."),
+        "**Node socket.io**: bare socket.io 4.8 with its defaults (permessage-deflate off, Node's listen backlog 511).",
+    ]
+    if bench.backlogs:
+        notes.append("Listen backlog in effect (as the kernel reports it): "
+                     + ", ".join(f"{SERVER_TITLES[s]} {b if b is not None else 'unknown'}" for s, b in bench.backlogs.items())
+                     + ".")
+    if "h" in args.workloads:
+        notes.append("(h): two processes of the same server sharing one local redis-server (started with "
+                     "`--save '' --appendonly no`, otherwise defaults, including the 32 MB pub/sub output-buffer "
+                     "limit); client i connects to node i mod 2, so every room has members on both nodes. "
+                     "Missing deliveries count (acked message, member) pairs that never arrived. "
+                     "The Node reference has no Redis adapter here and is not run.")
+    for s, why in bench.skipped.items():
+        if isinstance(s, tuple):
+            notes.append(f"Skipped {SERVER_TITLES[s[0]]} ({s[1]}): {why}.")
+        else:
+            notes.append(f"Skipped {SERVER_TITLES.get(s, s)}: {why}.")
+    out += [f"- {n}" for n in notes]
+    out.append("")
+    for w in args.workloads:
+        t = table(w, bench.results, args.servers, args)
+        if t:
+            out += [t, ""]
+    problems = collect_problems(bench)
+    out.append("## Errors")
+    out.append("")
+    if not problems:
+        out.append("None: every acked message reached every member, no ack failed, every client connected.")
+    else:
+        for line in problems:
+            out.append(f"- {line}")
+    out.append("")
+    return "\n".join(out)
+
+
+def collect_problems(bench: Bench):
+    lines = []
+    for s in bench.args.servers:
+        for w, r in bench.results.get(s, {}).items():
+            items = error_items(r)
+            if not items:
+                continue
+            lines.append(f"{SERVER_TITLES[s]} ({w}): {', '.join(items)}")
+            for e in r.get("errorSamples") or []:
+                lines.append(f"    {e['what']} (×{e['count']})")
+            for h in r.get("harnessErrors") or []:
+                rest = h.splitlines()[1:]
+                if rest:
+                    lines.append("    " + "\n    ".join(rest))
+    return lines
+
+
+# --------------------------------------------------------------------- main
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description="Kallemny benchmark driver: runs workloads a–h against Kallemny and the references.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Workloads: " + "; ".join(f"{k} = {v}" for k, v in WORKLOAD_TITLES.items()),
+    )
+    p.add_argument("--quick", action="store_true", help="smoke run: 3 s windows, 1,000 idle connections")
+    p.add_argument("--workloads", default=ALL_WORKLOADS, help="comma-separated subset of a,b,c,d,e,g,h (default: all)")
+    p.add_argument("--servers", default=",".join(ALL_SERVERS), help="comma-separated subset of kallemny,bare,node")
+    p.add_argument("--fail-on-errors", action="store_true", help="exit 1 when any workload reported errors")
+    p.add_argument("--duration", type=float, default=None, help="measured window in seconds (default 15, quick 3)")
+    p.add_argument("--warmup", type=float, default=None, help="warm-up in seconds (default 2, quick 1)")
+    p.add_argument("--d-levels", default=None, help="connection counts for (d) (default 1000,5000,10000; quick 1000)")
+    p.add_argument("--python", default=sys.executable, help="interpreter for the Python servers (default: this one)")
+    p.add_argument("--bare-args", default="", help="extra flags for bare_server.py, e.g. '--uvloop --orjson'")
+    p.add_argument("--kallemny-database-url", default=None,
+                   help="database URL for Kallemny (default: a fresh sqlite:///bench.db in a temporary folder)")
+    p.add_argument("--output", default=str(RESULTS), help="folder for latest.md and latest.json")
+    p.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and the generator's configs")
+    args = p.parse_args(argv)
+
+    ws = [w.strip().lower() for w in args.workloads.replace(" ", "").split(",") if w.strip()]
+    if len(ws) == 1 and len(ws[0]) > 1 and "," not in args.workloads:
+        ws = list(ws[0])  # --workloads abc
+    bad = [w for w in ws if w not in ALL_WORKLOADS]
+    if bad:
+        p.error(f"unknown workload(s) {', '.join(bad)}; choose from {', '.join(ALL_WORKLOADS)} (f is measured by the server's own tests)")
+    args.workloads = [w for w in ALL_WORKLOADS if w in ws]
+    ss = [s.strip().lower() for s in args.servers.split(",") if s.strip()]
+    bad = [s for s in ss if s not in ALL_SERVERS]
+    if bad:
+        p.error(f"unknown server(s) {', '.join(bad)}; choose from {', '.join(ALL_SERVERS)}")
+    args.servers = [s for s in ALL_SERVERS if s in ss]
+    if args.duration is None:
+        args.duration = 3.0 if args.quick else 15.0
+    if args.warmup is None:
+        args.warmup = 1.0 if args.quick else 2.0
+    if args.d_levels:
+        args.d_levels = sorted({int(x) for x in args.d_levels.split(",") if x.strip()})
+    else:
+        args.d_levels = [1000] if args.quick else [1000, 5000, 10000]
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    raise_fd_limit()
+
+    ensure_node_modules()
+    ensure_python_packages(args.python, need_redis="h" in args.workloads and "bare" in args.servers)
+
+    bench = Bench(args)
+    if "kallemny" in args.servers:
+        if not python_has(args.python, ["kallemny_sio"]).get("kallemny_sio"):
+            bench.skipped["kallemny"] = "the kallemny_sio package is not importable by this Python"
+            say("Kallemny skipped: kallemny_sio is not importable (run inside the project's virtualenv)")
+    if "h" in args.workloads and not bench.redis_path:
+        say("workload h skipped: redis-server not found (install the Debian package redis-server)")
+    run_servers = [s for s in args.servers if s not in bench.skipped]
+    started = time.monotonic()
+    interrupted = False
+    try:
+        saved = args.servers
+        args.servers = run_servers
+        bench.run()
+        args.servers = saved
+    except KeyboardInterrupt:
+        interrupted = True
+        say("interrupted: stopping every process this run started")
+    finally:
+        bench.cleanup()
+    args.servers = [s for s in args.servers if s in bench.results and bench.results[s]]
+
+    meta = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": "quick" if args.quick else "full",
+        "warmupSec": args.warmup,
+        "durationSec": args.duration,
+        "dLevels": args.d_levels,
+        "workloads": args.workloads,
+        "servers": args.servers,
+        "machine": machine(),
+        "versions": versions(args.python),
+        "elapsedSec": round(time.monotonic() - started, 1),
+        "interrupted": interrupted,
+    }
+    report = render(bench, meta)
+    print(report)
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "latest.md").write_text(report)
+    raw = {
+        "meta": meta,
+        "skipped": {(k if isinstance(k, str) else f"{k[0]}:{k[1]}"): v for k, v in bench.skipped.items()},
+        "listenBacklogs": bench.backlogs,
+        "results": bench.results,
+    }
+    (out_dir / "latest.json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
+    say(f"wrote {out_dir / 'latest.md'} and {out_dir / 'latest.json'} ({meta['elapsedSec']} s)")
+
+    if interrupted:
+        return 130
+    problems = collect_problems(bench)
+    if problems:
+        say("\nERRORS were reported:\n" + "\n".join(problems))
+        if args.fail_on_errors:
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        PROCS.stop_all()
+        sys.exit(130)
