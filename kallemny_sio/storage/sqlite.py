@@ -320,37 +320,28 @@ class SQLiteStore(Store):
     def _summaries(self, user: int | None, room: int | None) -> list[RoomSummary]:
         db = self._db
         assert db is not None
-        # Unread count is O(1): seq is dense per room (taken in the insert's
-        # transaction), so it is the room's last seq minus the reader's.
+        # One pass: the room, the reader's pointer, the last message and the member
+        # list come from one indexed query. Unread count is O(1): seq is dense per
+        # room (taken in the insert's transaction), so it is last seq minus the reader's.
         sql = (
-            f"SELECT r.{_ROOM_COLUMNS.replace(', ', ', r.')}, r.last_seq, r.last_message_id,"
-            " m.last_read_seq, m.last_read_message_id"
-            " FROM memberships m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ?"
+            f"SELECT r.{_ROOM_COLUMNS.replace(', ', ', r.')}, r.last_seq - m.last_read_seq, m.last_read_message_id,"
+            f" (SELECT group_concat(x.user_id) FROM memberships x WHERE x.room_id = r.id),"
+            f" l.{_MESSAGE_COLUMNS.replace(', ', ', l.')}"
+            " FROM memberships m JOIN rooms r ON r.id = m.room_id LEFT JOIN messages l ON l.id = r.last_message_id"
+            " WHERE m.user_id = ?"
         )
         args: tuple[Any, ...] = (user,)
         if room is not None:
             sql += " AND m.room_id = ?"
             args = (user, room)
         rows = db.execute(sql + " ORDER BY r.last_activity_at DESC, r.id DESC", args).fetchall()
-        room_keys = [r[0] for r in rows]
-        members: dict[int, list[str]] = {k: [] for k in room_keys}
-        for chunk in _chunks(room_keys):
-            for rid, uid in db.execute(
-                f"SELECT room_id, user_id FROM memberships WHERE room_id IN ({_marks(len(chunk))})", chunk
-            ):
-                members[rid].append(str(uid))
-        last_ids = [r[8] for r in rows if r[8] is not None]
-        last: dict[int, MessageRecord] = {}
-        for chunk in _chunks(last_ids):
-            for row in db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id IN ({_marks(len(chunk))})", chunk):
-                last[row[0]] = _message(row)
         return [
             RoomSummary(
                 room=_room(r),
-                member_ids=tuple(members[r[0]]),
-                last_message=last.get(r[8]) if r[8] is not None else None,
-                unread_count=max(0, r[7] - r[9]),
-                last_read_message_id=str(r[10]) if r[10] is not None else None,
+                member_ids=tuple(r[9].split(",")) if r[9] else (),
+                last_message=_message(r[10:]) if r[10] is not None else None,
+                unread_count=max(0, r[7]),
+                last_read_message_id=str(r[8]) if r[8] is not None else None,
             )
             for r in rows
         ]
