@@ -1,12 +1,12 @@
 """The storage interface and the plain records it returns.
 
 Every backend (``sqlite.py``, ``mongo.py``) implements :class:`Store` and passes
-the one contract suite in ``tests/storage``. Records are plain frozen
-dataclasses: no driver rows or documents ever leave ``storage/``. Ids are
-opaque strings chosen by the backend; times are integer milliseconds (UTC).
-Records are treated as immutable; they are plain (not frozen) slotted
-dataclasses only because frozen ones cost five times as much to build, and a
-room list builds thousands.
+the one contract suite in ``tests/storage``. Records are plain dataclasses:
+no driver rows or documents ever leave ``storage/``. Ids are opaque strings
+chosen by the backend; times are integer milliseconds (UTC). Records are
+treated as immutable and hash by value; they are not declared frozen only
+because frozen dataclasses cost five times as much to build, and a room list
+builds thousands.
 
 Errors: a backend raises :class:`~kallemny_sio.errors.Conflict` for a taken
 username and :class:`~kallemny_sio.errors.Unavailable` when its database cannot
@@ -21,7 +21,7 @@ import dataclasses
 from typing import Iterable, Sequence
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
 class UserRecord:
     id: str
     username: str
@@ -31,7 +31,7 @@ class UserRecord:
     last_seen: int | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
 class RoomRecord:
     id: str
     type: str  # "private" | "group"
@@ -42,7 +42,7 @@ class RoomRecord:
     last_activity_at: int
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
 class MessageRecord:
     id: str
     room_id: str
@@ -53,7 +53,7 @@ class MessageRecord:
     client_message_id: str | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
 class ReadState:
     room_id: str
     user_id: str
@@ -61,7 +61,7 @@ class ReadState:
     read_at: int | None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
 class RoomSummary:
     """A room as one member sees it in their room list."""
 
@@ -72,13 +72,13 @@ class RoomSummary:
     last_read_message_id: str | None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
 class MessagePage:
     messages: list[MessageRecord]  # oldest first
     has_more: bool
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
 class NewMessage:
     """What the core asks a store to keep."""
 
@@ -90,7 +90,7 @@ class NewMessage:
     client_message_id: str | None = None
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
 class StoredMessage:
     """The outcome of :meth:`Store.add_message`: ``created`` is False for a resend."""
 

@@ -92,6 +92,8 @@ CLIENT_DEFAULTS: Mapping[str, Any] = {
 
 PING_TIMEOUT_SECONDS = 2.0
 
+_BAD_URL = "DATABASE_URL: not a usable MongoDB URL (or its mongodb+srv DNS records cannot be resolved)"
+
 #: Usernames are unique and looked up case-insensitively through this collation.
 #: Every query on ``users.username`` must pass it, or it cannot use the index.
 USERNAME_COLLATION = Collation(locale="en", strength=2)
@@ -305,14 +307,17 @@ class MongoStore(Store):
         try:
             client: AsyncMongoClient[Doc] = AsyncMongoClient(self._url, **_client_options(self._url))
         except (ConfigurationError, ValueError, TypeError):
-            raise Unavailable("DATABASE_URL: not a usable MongoDB URL") from None
+            raise Unavailable(_BAD_URL) from None
         try:
             db = client.get_default_database(DEFAULT_DATABASE, write_concern=_write_concern(client))
             await db.command("ping")
             await self._create_indexes(db)
         except BaseException as exc:
             await client.close()
-            raise _open_error(exc) from None
+            error = _open_error(exc)
+            if error is exc:
+                raise
+            raise error from None
         self._client, self._db = client, db
 
     async def close(self) -> None:
@@ -602,14 +607,17 @@ class MongoStore(Store):
     async def get_room_summary(self, room_id: str, user_id: str) -> RoomSummary | None:
         """One room as :meth:`list_room_summaries` would show it to ``user_id``.
 
-        For a user who is not a member there is no read pointer: nothing is
-        counted as unread and ``last_read_message_id`` is ``None``.
+        ``None`` when the room does not exist or ``user_id`` is not a member: the
+        list would not show it to them either (the core relies on this to refuse
+        non-members).
         """
         room_oid, user = _oid(room_id), _oid(user_id)
-        room = None if room_oid is None else await self._rooms.find_one({"_id": room_oid})
+        if room_oid is None or user is None:
+            return None
+        membership = await self._memberships.find_one({"user": user, "room": room_oid})
+        room = None if membership is None else await self._rooms.find_one({"_id": room_oid})
         if room is None:
             return None
-        membership = None if user is None else await self._memberships.find_one({"user": user, "room": room_oid})
         members = await self._members_by_room([room_oid])
         return await self._summary(room, membership, members.get(room_oid, []))
 
@@ -621,12 +629,12 @@ class MongoStore(Store):
             members.setdefault(doc["room"], []).append(str(doc["user"]))
         return members
 
-    async def _summary(self, room: Doc, membership: Doc | None, member_ids: list[str]) -> RoomSummary:
+    async def _summary(self, room: Doc, membership: Doc, member_ids: list[str]) -> RoomSummary:
         """Assemble one summary: the last message and the unread count after the read pointer."""
         latest = await self._latest_message(room["_id"]) if int(room.get("seq", 0)) > 0 else None
-        read_seq = int(membership["read_seq"]) if membership else 0
+        read_seq = int(membership["read_seq"])
         unread = 0
-        if membership is not None and latest is not None and int(latest["seq"]) > read_seq:
+        if latest is not None and int(latest["seq"]) > read_seq:
             # Counts documents, so skipped positions never inflate it.
             unread = await self._messages.count_documents({"room": room["_id"], "seq": {"$gt": read_seq}})
         return RoomSummary(
@@ -634,7 +642,7 @@ class MongoStore(Store):
             member_ids=tuple(member_ids),
             last_message=None if latest is None else _message(latest),
             unread_count=unread,
-            last_read_message_id=_str_or_none(membership.get("read_message_id")) if membership else None,
+            last_read_message_id=_str_or_none(membership.get("read_message_id")),
         )
 
     # -- messages ----------------------------------------------------------------
@@ -688,7 +696,7 @@ class MongoStore(Store):
                 if existing is not None:
                     return StoredMessage(_message(existing), created=False)
             return None
-        await self._advance_read_pointer(room, sender, doc)
+        await self._advance_read_pointer(room, sender, doc, message.created_at)
         return StoredMessage(_message(doc), created=True)
 
     async def _next_seq(self, room: ObjectId, created_at: int) -> int:
@@ -726,17 +734,20 @@ class MongoStore(Store):
     async def _latest_message(self, room: ObjectId) -> Doc | None:
         return await self._messages.find_one({"room": room}, sort=[("seq", -1)])
 
-    async def _advance_read_pointer(self, room: ObjectId, user: ObjectId, message: Doc) -> Doc | None:
-        """Move ``user``'s pointer forward to ``message``, never back; the new membership or None.
+    async def _advance_read_pointer(self, room: ObjectId, user: ObjectId, message: Doc, read_at: int) -> Doc | None:
+        """Move ``user``'s pointer forward to ``message``, never back.
 
-        This is ``$max`` on ``read_seq``, written as a condition on the filter so that
-        the message id and the read time move together with the position, atomically.
+        This is ``$max`` on ``read_seq``, written as a condition on the filter so
+        that the message id and the read time move with the position, atomically.
+
+        Returns:
+            The membership after the move, or ``None`` if nothing moved (no
+            membership, or its pointer was already at or past ``message``).
         """
+        seq = int(message["seq"])
         return await self._memberships.find_one_and_update(
-            {"user": user, "room": room, "read_seq": {"$lt": int(message["seq"])}},
-            {"$set": {"read_seq": int(message["seq"]), "read_message_id": message["_id"], "read_at": message["read_at"]}}
-            if "read_at" in message
-            else {"$set": {"read_seq": int(message["seq"]), "read_message_id": message["_id"], "read_at": message["created_at"]}},
+            {"user": user, "room": room, "read_seq": {"$lt": seq}},
+            {"$set": {"read_seq": seq, "read_message_id": message["_id"], "read_at": read_at}},
             return_document=ReturnDocument.AFTER,
         )
 
@@ -768,11 +779,15 @@ class MongoStore(Store):
 
     async def _seq_of(self, room: ObjectId | None, message_id: str) -> int | None:
         """The position of ``message_id`` in ``room``, or None if it is not a message of that room."""
+        doc = await self._message_in_room(room, message_id)
+        return None if doc is None else int(doc["seq"])
+
+    async def _message_in_room(self, room: ObjectId | None, message_id: str) -> Doc | None:
+        """The message ``message_id`` if it belongs to ``room`` (never raises for a malformed id)."""
         oid = _oid(message_id)
         if room is None or oid is None:
             return None
-        doc = await self._messages.find_one({"_id": oid, "room": room}, {"seq": 1})
-        return None if doc is None else int(doc["seq"])
+        return await self._messages.find_one({"_id": oid, "room": room})
 
     @_guarded
     async def mark_read(self, room_id: str, user_id: str, message_id: str | None, read_at: int) -> ReadState | None:
@@ -789,11 +804,11 @@ class MongoStore(Store):
         if message_id is None:
             target = await self._latest_message(room)
         else:
-            target = await self._messages.find_one({"_id": _oid(message_id), "room": room}) if _oid(message_id) else None
+            target = await self._message_in_room(room, message_id)
             if target is None:
                 return None
         if target is not None:
-            moved = await self._advance_read_pointer(room, user, {**target, "read_at": read_at})
+            moved = await self._advance_read_pointer(room, user, target, read_at)
             if moved is not None:
                 return _read_state(moved)
         membership = await self._memberships.find_one({"user": user, "room": room})
@@ -809,7 +824,7 @@ def _open_error(exc: BaseException) -> BaseException:
     if isinstance(exc, OperationFailure) and exc.code in AUTH_CODES:
         return Unavailable("DATABASE_URL: MongoDB refused the credentials or their permissions")
     if isinstance(exc, ConfigurationError):
-        return Unavailable("DATABASE_URL: not a usable MongoDB URL")
+        return Unavailable(_BAD_URL)
     if isinstance(exc, PyMongoError):
         if not _is_unreachable(exc):
             log.error("MongoDB could not be prepared: %s: %s", type(exc).__name__, exc)

@@ -1,11 +1,18 @@
 """The embedded store: one SQLite file in WAL mode, the zero-setup default.
 
-All database work runs on one dedicated thread that owns the connection, so
-the event loop never waits on disk. Every write runs in ``BEGIN IMMEDIATE`` …
+Writes run on one dedicated thread that owns the write connection, so the
+event loop never waits on an fsync. Every write runs in ``BEGIN IMMEDIATE`` …
 ``COMMIT`` and returns only after the commit (``synchronous=FULL``: the WAL is
-fsynced on commit), so an acknowledged write survives a crash. Several
-processes may share one file: the write lock plus ``busy_timeout`` serialise
-them, and every multi-statement write happens inside one such transaction.
+fsynced on commit), so an acknowledged write survives a crash. Messages are
+group-committed: the sends that arrive while one commit is being fsynced share
+the next transaction (one fsync for many acks, each still acked only after its
+commit). Several processes may share one file: the write lock plus
+``busy_timeout`` serialise them, and every multi-statement write happens
+inside one such transaction.
+
+Reads use a second connection directly on the event loop: in WAL mode a read
+never waits for a writer, and an indexed lookup (tens of microseconds) costs
+less than a hop to a thread.
 
 Ids are SQLite integer keys rendered as strings; a string that is not a
 decimal integer can name nothing and is simply not found.
@@ -77,8 +84,11 @@ class SQLiteStore(Store):
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
+        self._db: sqlite3.Connection | None = None  # writes, on the writer thread
+        self._rdb: sqlite3.Connection | None = None  # reads, on the event loop
         self._executor: ThreadPoolExecutor | None = None
+        self._pending: list[tuple[int, int, NewMessage, asyncio.Future[StoredMessage]]] = []
+        self._flushing = False
 
     # -- plumbing ----------------------------------------------------------
 
@@ -92,6 +102,27 @@ class SQLiteStore(Store):
             raise
         except sqlite3.Error as exc:
             log.error("SQLite error in %s: %s", getattr(fn, "__name__", fn), exc)
+            raise Unavailable("database unavailable") from None
+
+    def _query(self, sql: str, args: Sequence[Any] = (), one: bool = False) -> Any:
+        """Run a read on the read connection (synchronously: see the module docstring)."""
+        if self._rdb is None:
+            raise Unavailable("database unavailable")
+        try:
+            cur = self._rdb.execute(sql, args)
+            return cur.fetchone() if one else cur.fetchall()
+        except sqlite3.Error as exc:
+            log.error("SQLite read error: %s", exc)
+            raise Unavailable("database unavailable") from None
+
+    def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(read_connection, *args)`` with errors mapped to Unavailable."""
+        if self._rdb is None:
+            raise Unavailable("database unavailable")
+        try:
+            return fn(self._rdb, *args)
+        except sqlite3.Error as exc:
+            log.error("SQLite read error in %s: %s", getattr(fn, "__name__", fn), exc)
             raise Unavailable("database unavailable") from None
 
     @contextlib.contextmanager
@@ -116,6 +147,9 @@ class SQLiteStore(Store):
         self._db = db
         with self._write():
             migrate(db)
+        reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=1.0)
+        reader.execute("PRAGMA busy_timeout = 1000")  # reads run on the loop: never wait long
+        self._rdb = reader
 
     async def open(self) -> None:
         """Open the file (creating it and its schema on first start)."""
@@ -129,16 +163,17 @@ class SQLiteStore(Store):
             return
 
         def _close() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            for conn in (self._db, self._rdb):
+                if conn is not None:
+                    conn.close()
+            self._db = self._rdb = None
 
         await asyncio.get_running_loop().run_in_executor(executor, _close)
         executor.shutdown(wait=True)
 
     async def ping(self) -> None:
         """Run a trivial query."""
-        await self._run(lambda: self._db.execute("SELECT 1").fetchone())  # type: ignore[union-attr]
+        self._query("SELECT 1", one=True)
 
     # -- users -------------------------------------------------------------
 
@@ -158,24 +193,21 @@ class SQLiteStore(Store):
 
     async def get_user_by_username(self, username: str) -> UserRecord | None:
         sql = "SELECT id, username, display_name, password_hash, created_at, last_seen FROM users WHERE username = ?"
-        row = await self._run(lambda: self._db.execute(sql, (username,)).fetchone())  # type: ignore[union-attr]
+        row = self._query(sql, (username,), one=True)
         return _user(row) if row else None
 
     async def get_users(self, user_ids: Iterable[str]) -> list[UserRecord]:
         keys = sorted({k for k in map(_key, user_ids) if k is not None})
 
-        def _get() -> list[UserRecord]:
-            out: list[UserRecord] = []
-            for chunk in _chunks(keys):
-                rows = self._db.execute(  # type: ignore[union-attr]
-                    "SELECT id, username, display_name, password_hash, created_at, last_seen FROM users"
-                    f" WHERE id IN ({_marks(len(chunk))})",
-                    chunk,
-                ).fetchall()
-                out.extend(map(_user, rows))
-            return out
-
-        return await self._run(_get) if keys else []
+        out: list[UserRecord] = []
+        for chunk in _chunks(keys):
+            rows = self._query(
+                "SELECT id, username, display_name, password_hash, created_at, last_seen FROM users"
+                f" WHERE id IN ({_marks(len(chunk))})",
+                chunk,
+            )
+            out.extend(map(_user, rows))
+        return out
 
     async def search_users(self, prefix: str, limit: int) -> list[UserRecord]:
         # Usernames hold only letters, digits, "_", "." and "-", so a range on the
@@ -185,8 +217,7 @@ class SQLiteStore(Store):
             " WHERE username >= ? AND username < ? ORDER BY username LIMIT ?"
         )
         args = (prefix, prefix + "\U0010ffff", limit)
-        rows = await self._run(lambda: self._db.execute(sql, args).fetchall())  # type: ignore[union-attr]
-        return [_user(r) for r in rows]
+        return [_user(r) for r in self._query(sql, args)]
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self._write_one("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, _key(user_id)))
@@ -254,7 +285,7 @@ class SQLiteStore(Store):
         if key is None:
             return None
         sql = f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?"
-        row = await self._run(lambda: self._db.execute(sql, (key,)).fetchone())  # type: ignore[union-attr]
+        row = self._query(sql, (key,), one=True)
         return _room(row) if row else None
 
     async def member_ids(self, room_id: str) -> list[str]:
@@ -262,15 +293,14 @@ class SQLiteStore(Store):
         if key is None:
             return []
         sql = "SELECT user_id FROM memberships WHERE room_id = ?"
-        rows = await self._run(lambda: self._db.execute(sql, (key,)).fetchall())  # type: ignore[union-attr]
-        return [str(r[0]) for r in rows]
+        return [str(r[0]) for r in self._query(sql, (key,))]
 
     async def is_member(self, room_id: str, user_id: str) -> bool:
         args = (_key(user_id), _key(room_id))
         if None in args:
             return False
         sql = "SELECT 1 FROM memberships WHERE user_id = ? AND room_id = ?"
-        return bool(await self._run(lambda: self._db.execute(sql, args).fetchone()))  # type: ignore[union-attr]
+        return bool(self._query(sql, args, one=True))
 
     async def add_member(self, room_id: str, user_id: str, joined_at: int) -> bool:
         room, user = _key(room_id), _key(user_id)
@@ -296,30 +326,27 @@ class SQLiteStore(Store):
 
     async def room_ids_for_user(self, user_id: str) -> list[str]:
         sql = "SELECT room_id FROM memberships WHERE user_id = ?"
-        rows = await self._run(lambda: self._db.execute(sql, (_key(user_id),)).fetchall())  # type: ignore[union-attr]
-        return [str(r[0]) for r in rows]
+        return [str(r[0]) for r in self._query(sql, (_key(user_id),))]
 
     async def contact_ids(self, user_id: str) -> list[str]:
         sql = (
             "SELECT DISTINCT o.user_id FROM memberships m JOIN memberships o ON o.room_id = m.room_id"
             " WHERE m.user_id = ? AND o.user_id != m.user_id"
         )
-        rows = await self._run(lambda: self._db.execute(sql, (_key(user_id),)).fetchall())  # type: ignore[union-attr]
-        return [str(r[0]) for r in rows]
+        return [str(r[0]) for r in self._query(sql, (_key(user_id),))]
 
     async def list_room_summaries(self, user_id: str) -> list[RoomSummary]:
-        return await self._run(self._summaries, _key(user_id), None)
+        return self._read(self._summaries, _key(user_id), None)
 
     async def get_room_summary(self, room_id: str, user_id: str) -> RoomSummary | None:
         room = _key(room_id)
         if room is None:
             return None
-        found = await self._run(self._summaries, _key(user_id), room)
+        found = self._read(self._summaries, _key(user_id), room)
         return found[0] if found else None
 
-    def _summaries(self, user: int | None, room: int | None) -> list[RoomSummary]:
-        db = self._db
-        assert db is not None
+    @staticmethod
+    def _summaries(db: sqlite3.Connection, user: int | None, room: int | None) -> list[RoomSummary]:
         # One pass: the room, the reader's pointer, the last message and the member
         # list come from one indexed query. Unread count is O(1): seq is dense per
         # room (taken in the insert's transaction), so it is last seq minus the reader's.
@@ -352,37 +379,80 @@ class SQLiteStore(Store):
         room, sender = _key(message.room_id), _key(message.sender_id)
         if room is None or sender is None:
             raise ValueError("add_message needs an existing room and sender")
-        return await self._run(self._add_message, room, sender, message)
+        future: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
+        self._pending.append((room, sender, message, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush_messages())
+        return await future
 
-    def _add_message(self, room: int, sender: int, m: NewMessage) -> StoredMessage:
+    async def _flush_messages(self) -> None:
+        """Commit queued messages, one transaction per batch, until the queue is empty.
+
+        Each sender's future resolves only after the transaction holding its
+        message has committed; a failure of one message fails only its own future.
+        """
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    outcomes = await self._run(self._add_messages, [(r, s, m) for r, s, m, _ in batch])
+                except Exception as exc:  # the whole transaction failed: every sender hears it
+                    outcomes = [exc] * len(batch)
+                for (_, _, _, future), outcome in zip(batch, outcomes):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._flushing = False
+
+    def _add_messages(self, batch: list[tuple[int, int, NewMessage]]) -> list[StoredMessage | Exception]:
+        outcomes: list[StoredMessage | Exception] = []
         with self._write() as db:
-            if m.client_message_id is not None:
-                # Safe as a read-then-write: the write lock is already held, and the
-                # unique index on (room, sender, client id) backs it up.
-                row = db.execute(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages"
-                    " WHERE room_id = ? AND sender_id = ? AND client_message_id = ?",
-                    (room, sender, m.client_message_id),
-                ).fetchone()
-                if row:
-                    return StoredMessage(_message(row), created=False)
-            (seq,) = db.execute("SELECT last_seq + 1 FROM rooms WHERE id = ?", (room,)).fetchone()
-            cur = db.execute(
-                "INSERT INTO messages (room_id, seq, sender_id, sender_username, content, created_at, client_message_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (room, seq, sender, m.sender_username, m.content, m.created_at, m.client_message_id),
-            )
-            msg_id = cur.lastrowid
-            db.execute(
-                "UPDATE rooms SET last_seq = ?, last_message_id = ?, last_activity_at = max(last_activity_at, ?)"
-                " WHERE id = ?",
-                (seq, msg_id, m.created_at, room),
-            )
-            db.execute(
-                "UPDATE memberships SET last_read_seq = ?, last_read_message_id = ?, read_at = ?"
-                " WHERE user_id = ? AND room_id = ? AND last_read_seq < ?",
-                (seq, msg_id, m.created_at, sender, room, seq),
-            )
+            for index, (room, sender, message) in enumerate(batch):
+                db.execute(f"SAVEPOINT m{index}")
+                try:
+                    outcomes.append(self._add_message(db, room, sender, message))
+                    db.execute(f"RELEASE m{index}")
+                except Exception as exc:  # noqa: BLE001 - one bad message must not sink its batch
+                    db.execute(f"ROLLBACK TO m{index}")
+                    db.execute(f"RELEASE m{index}")
+                    log.error("message not stored: %s", exc)
+                    outcomes.append(Unavailable("database unavailable"))
+        return outcomes
+
+    @staticmethod
+    def _add_message(db: sqlite3.Connection, room: int, sender: int, m: NewMessage) -> StoredMessage:
+        if m.client_message_id is not None:
+            # Safe as a read-then-write: the write lock is already held, and the
+            # unique index on (room, sender, client id) backs it up.
+            row = db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+                " WHERE room_id = ? AND sender_id = ? AND client_message_id = ?",
+                (room, sender, m.client_message_id),
+            ).fetchone()
+            if row:
+                return StoredMessage(_message(row), created=False)
+        (seq,) = db.execute("SELECT last_seq + 1 FROM rooms WHERE id = ?", (room,)).fetchone()
+        cur = db.execute(
+            "INSERT INTO messages (room_id, seq, sender_id, sender_username, content, created_at, client_message_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (room, seq, sender, m.sender_username, m.content, m.created_at, m.client_message_id),
+        )
+        msg_id = cur.lastrowid
+        db.execute(
+            "UPDATE rooms SET last_seq = ?, last_message_id = ?, last_activity_at = max(last_activity_at, ?)"
+            " WHERE id = ?",
+            (seq, msg_id, m.created_at, room),
+        )
+        db.execute(
+            "UPDATE memberships SET last_read_seq = ?, last_read_message_id = ?, read_at = ?"
+            " WHERE user_id = ? AND room_id = ? AND last_read_seq < ?",
+            (seq, msg_id, m.created_at, sender, room, seq),
+        )
         record = MessageRecord(
             str(msg_id), str(room), str(sender), m.sender_username, m.content, m.created_at, m.client_message_id
         )
@@ -394,11 +464,10 @@ class SQLiteStore(Store):
         room = _key(room_id)
         if room is None:
             return None
-        return await self._run(self._page, room, limit, before, after)
+        return self._read(self._page, room, limit, before, after)
 
-    def _page(self, room: int, limit: int, before: str | None, after: str | None) -> MessagePage | None:
-        db = self._db
-        assert db is not None
+    @staticmethod
+    def _page(db: sqlite3.Connection, room: int, limit: int, before: str | None, after: str | None) -> MessagePage | None:
         cursor = before if before is not None else after
         if cursor is not None:
             row = db.execute("SELECT seq FROM messages WHERE id = ? AND room_id = ?", (_key(cursor), room)).fetchone()
