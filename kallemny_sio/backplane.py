@@ -9,6 +9,7 @@ import socketio
 
 from .config import Settings
 from .core.presence import LocalPresence, Presence
+from .fanout import DirectEmitManager
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ class Backplane:
     state: Optional[str] = None  # None: no backplane to report in /healthz
 
     def __init__(self) -> None:
-        self.manager: socketio.AsyncManager | None = None
+        self.manager: socketio.AsyncManager = DirectEmitManager()
         self.presence: Presence = LocalPresence()
 
     async def start(self, sio: socketio.AsyncServer) -> None:

@@ -1,0 +1,1 @@
+"""Tests that drive the official JavaScript socket.io-client against the server."""
