@@ -141,9 +141,23 @@ class Processes:
         if proc in self.procs:
             self.procs.remove(proc)
 
-    def stop_all(self) -> None:
-        for proc in list(reversed(self.procs)):
-            self.stop(proc, grace=3.0)
+    def stop_all(self, grace: float = 3.0) -> None:
+        """SIGTERM every group at once, SIGKILL what is left after `grace` seconds."""
+        procs = list(reversed(self.procs))
+        for proc in procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in procs:
+            self.stop(proc, grace=0.0)
 
 
 PROCS = Processes()
@@ -366,6 +380,27 @@ def machine() -> dict:
     }
 
 
+def loadavg():
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return None
+
+
+def sanitize(text: str, tmp: Path) -> str:
+    """Results are meant to be committed: keep this machine's paths out of them."""
+    pairs = [(str(tmp), "<tmp>"), (str(REPO) + os.sep, ""), (str(REPO), ".")]
+    for prefix in {sys.prefix, sys.base_prefix}:
+        pairs.append((prefix, "<python>"))
+    home = os.path.expanduser("~")
+    if home and home != "/":
+        pairs.append((home + os.sep, "~" + os.sep))
+    for old, new in sorted(pairs, key=lambda p: -len(p[0])):
+        if old:
+            text = text.replace(old, new)
+    return text
+
+
 def redis_server_path():
     if Path("/usr/bin/redis-server").exists():
         return "/usr/bin/redis-server"
@@ -543,7 +578,8 @@ class Bench:
         return {
             "warmupSec": a.warmup,
             "durationSec": a.duration,
-            "drainSec": 2 if self.quick else 5,
+            "drainSec": 2 if self.quick else 3,
+            "maxDrainSec": 15 if self.quick else 30,
             "ackTimeoutMs": 5000 if self.quick else 10000,
             "connectTimeoutMs": 15000 if self.quick else 20000,
             "clkTck": clk_tck(),
@@ -611,7 +647,7 @@ class Bench:
         return cfg
 
     def loadgen_timeout(self, cfg):
-        base = 60 + cfg["warmupSec"] + cfg["durationSec"] + cfg["drainSec"] + cfg["ackTimeoutMs"] / 1000
+        base = 60 + cfg["warmupSec"] + cfg["durationSec"] + cfg["maxDrainSec"] + cfg["ackTimeoutMs"] / 1000
         if cfg["kind"] == "idle":
             base += 0.03 * max(cfg["levels"]) + cfg["holdSec"] * len(cfg["levels"])
         return base
@@ -778,9 +814,12 @@ def one_line(workload, r):
 
 def dig(d, *keys):
     for k in keys:
-        if not isinstance(d, dict):
+        if isinstance(d, dict):
+            d = d.get(k)
+        elif isinstance(d, list) and isinstance(k, int) and -len(d) <= k < len(d):
+            d = d[k]
+        else:
             return None
-        d = d.get(k)
     return d
 
 
@@ -816,11 +855,13 @@ def message_rows(workload):
     ]
     if workload == "h":
         rows.append(("redis-server CPU % of a core", lambda r: dig(r, "extraCpu", "redis-server", "pctCore"), 0, None))
+        rows.append(("deliveries arriving after the window", lambda r: r.get("deliveredAfterWindow"), 0, "lower"))
     if workload == "g":
         rows += [
             ("logins ok/s", lambda r: dig(r, "logins", "okPerSec"), 1, "higher"),
             ("login p50 ms", lambda r: dig(r, "logins", "latencyMs", "p50"), 1, "lower"),
             ("login p99 ms", lambda r: dig(r, "logins", "latencyMs", "p99"), 1, "lower"),
+            ("logins not sent (100 already in flight)", lambda r: dig(r, "logins", "skippedAtInFlightCap"), 0, "lower"),
         ]
     rows.append(("load generator CPU % of a core", lambda r: r.get("loadgenPctCore"), 0, None))
     return rows
@@ -837,11 +878,6 @@ def idle_rows(levels):
     rows.append(("server RSS MB before", lambda r: (dig(r, "levels", 0, "rssBeforeKB") or 0) / 1024 or None, 1, None))
     rows.append(("kernel listen-queue overflows", lambda r: dig(r, "net", "listenOverflows"), 0, None))
     return rows
-
-
-def _lvl0(r):
-    lv = r.get("levels") or []
-    return lv[0] if lv else {}
 
 
 def storm_rows():
@@ -862,8 +898,6 @@ def table(workload, results, servers, args):
     if not present:
         return None
     refs = [s for s in REFERENCES if s in present] if "kallemny" in present else []
-    if results["kallemny"].get(workload, {}).get("kind") is None if "kallemny" in present else False:
-        pass
     kind = next((results[s][workload].get("kind") for s in present if results[s][workload].get("kind")), None)
     if workload == "d":
         rows = idle_rows(args.d_levels)
@@ -910,6 +944,17 @@ def render(bench: Bench, meta: dict) -> str:
         + "."
     )
     out.append("")
+    load = meta.get("loadAverage") or {}
+    start = load.get("start")
+    if start:
+        out.append(f"Load average (1 min) at the start {start[0]:.2f}, at the end {load['end'][0]:.2f}"
+                   if load.get("end") else f"Load average (1 min) at the start {start[0]:.2f}")
+        if start[0] > 0.5:
+            out[-1] += (": **other processes were busy on this machine when the run started; absolute figures "
+                        "and ratios may be disturbed — rerun on a quiet machine before drawing conclusions.**")
+        else:
+            out[-1] += "."
+        out.append("")
     out.append("How to read: every server ran in this same run against the same load generator "
                "(socket.io-client, WebSocket only, no permessage-deflate offered, 64-byte content). "
                "The ratio columns are Kallemny's figure divided by the reference's; "
@@ -959,27 +1004,30 @@ def render(bench: Bench, meta: dict) -> str:
     if not problems:
         out.append("None: every acked message reached every member, no ack failed, every client connected.")
     else:
-        for line in problems:
-            out.append(f"- {line}")
+        for head, details in problems:
+            out.append(f"- {head}")
+            if details:
+                out.append("")
+                out.append("  ```")
+                out += [f"  {d}" for d in details]
+                out.append("  ```")
     out.append("")
     return "\n".join(out)
 
 
 def collect_problems(bench: Bench):
-    lines = []
+    """[(headline, [detail lines])] for every (server, workload) that reported errors."""
+    problems = []
     for s in bench.args.servers:
         for w, r in bench.results.get(s, {}).items():
             items = error_items(r)
             if not items:
                 continue
-            lines.append(f"{SERVER_TITLES[s]} ({w}): {', '.join(items)}")
-            for e in r.get("errorSamples") or []:
-                lines.append(f"    {e['what']} (×{e['count']})")
+            details = [f"{e['what']} (×{e['count']})" for e in r.get("errorSamples") or []]
             for h in r.get("harnessErrors") or []:
-                rest = h.splitlines()[1:]
-                if rest:
-                    lines.append("    " + "\n    ".join(rest))
-    return lines
+                details += h.splitlines()[1:]
+            problems.append((f"{SERVER_TITLES[s]} ({w}): {', '.join(items)}", details))
+    return problems
 
 
 # --------------------------------------------------------------------- main
@@ -1031,6 +1079,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # SIGINT too: a driver started in the background inherits it ignored
+    signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     raise_fd_limit()
@@ -1047,6 +1097,7 @@ def main(argv=None) -> int:
         say("workload h skipped: redis-server not found (install the Debian package redis-server)")
     run_servers = [s for s in args.servers if s not in bench.skipped]
     started = time.monotonic()
+    load_start = loadavg()
     interrupted = False
     try:
         saved = args.servers
@@ -1072,8 +1123,9 @@ def main(argv=None) -> int:
         "versions": versions(args.python),
         "elapsedSec": round(time.monotonic() - started, 1),
         "interrupted": interrupted,
+        "loadAverage": {"start": load_start, "end": loadavg()},
     }
-    report = render(bench, meta)
+    report = sanitize(render(bench, meta), bench.tmp)
     print(report)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -1084,14 +1136,15 @@ def main(argv=None) -> int:
         "listenBacklogs": bench.backlogs,
         "results": bench.results,
     }
-    (out_dir / "latest.json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
+    (out_dir / "latest.json").write_text(sanitize(json.dumps(raw, indent=1, default=str), bench.tmp) + "\n")
     say(f"wrote {out_dir / 'latest.md'} and {out_dir / 'latest.json'} ({meta['elapsedSec']} s)")
 
     if interrupted:
         return 130
     problems = collect_problems(bench)
     if problems:
-        say("\nERRORS were reported:\n" + "\n".join(problems))
+        say("\nERRORS were reported:\n" + sanitize("\n".join(
+            h + "".join(f"\n    {d}" for d in details) for h, details in problems), bench.tmp))
         if args.fail_on_errors:
             return 1
     return 0
