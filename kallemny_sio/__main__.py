@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     except Unavailable as exc:
         _fail(f"DATABASE_URL: {exc.message}" if not exc.message.startswith(("DATABASE_URL", "REDIS_URL")) else exc.message)
     except OSError as exc:
-        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+        if exc.errno == errno.EADDRNOTAVAIL:
+            _fail(f"HOST: cannot listen on {settings.host}:{settings.port} (no such local address)")
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
             _fail(f"PORT: cannot listen on {settings.host}:{settings.port} ({exc.strerror or 'in use'})")
         _fail(f"start-up failed: {exc.strerror or exc.__class__.__name__}")
 

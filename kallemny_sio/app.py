@@ -68,6 +68,12 @@ def create_app(settings: Settings) -> web.Application:
         await backplane.stop()
 
     async def disconnect_clients(app: web.Application) -> None:
+        # Close every connection first (their disconnect handlers record presence):
+        # an open WebSocket would otherwise hold aiohttp's shutdown for its whole
+        # timeout. wait=False: a polling client that stopped polling never drains
+        # its close packet, and ``eio.disconnect()`` would wait for it forever.
+        for socket in list(sio.eio.sockets.values()):
+            await socket.close(wait=False, reason=sio.eio.reason.SERVER_DISCONNECT)
         await sio.shutdown()
 
     app.cleanup_ctx.extend([store_ctx, chat_ctx])

@@ -58,8 +58,10 @@ class CreateRoomRequest(Model):
         if self.type == "private":
             if len(self.member_ids) != 1:
                 raise ValueError("memberIds: a private room takes exactly one other member id")
-            if self.name is not None or self.is_public:
-                raise ValueError("type: a private room has no name and is never public")
+            if self.name is not None:
+                raise ValueError("name: a private room has no name")
+            if self.is_public:
+                raise ValueError("isPublic: a private room is never public")
         elif self.name is None:
             raise ValueError("name: a group room needs a name")
         return self

@@ -69,7 +69,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         make = _HTTP_ERRORS.get(exc.status)
         if make is None:
             raise
-        return error_response(make(request.path))
+        response = error_response(make(request.path))
+        if "Allow" in exc.headers:  # a 405 must say which methods the route takes
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         return error_response(Internal("internal server error"))

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
@@ -77,6 +78,24 @@ def _chunks(items: list[int]) -> Iterator[list[int]]:
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
+
+
+def _enable_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL, waiting out other processes that open it at the same moment.
+
+    Changing the journal mode takes an exclusive lock without going through
+    ``busy_timeout``, so processes starting together on a new file can get
+    "database is locked" here: retry for as long as the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class SQLiteStore(Store):
@@ -141,7 +160,7 @@ class SQLiteStore(Store):
     def _connect(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        db.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(db)
         db.execute("PRAGMA synchronous = FULL")
         db.execute("PRAGMA foreign_keys = ON")
         self._db = db
@@ -154,7 +173,11 @@ class SQLiteStore(Store):
     async def open(self) -> None:
         """Open the file (creating it and its schema on first start)."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        await self._run(self._connect)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
+        except sqlite3.Error as exc:
+            # Start-up ends with this one line (see __main__), so it says what and why.
+            raise Unavailable(f"DATABASE_URL: cannot open the SQLite database {str(self.path)!r} ({exc})") from None
 
     async def close(self) -> None:
         """Close the connection and stop the database thread."""
