@@ -34,7 +34,7 @@ class ChatService:
 
     async def start(self) -> None:
         """Start presence (and its detection of users lost with a dead node)."""
-        await self._presence.start(self._users_lost)
+        await self._presence.start(self._users_lost, self._users_found)
 
     async def stop(self) -> None:
         """Stop timers and presence."""
@@ -250,3 +250,8 @@ class ChatService:
         for user in await self._store.get_users(user_ids):
             await self._store.set_last_seen(user.id, now)
             await self._announce_presence(Caller(user.id, user.username), False, iso(now))
+
+    async def _users_found(self, user_ids: list[str]) -> None:
+        """Users online again once shared presence was restored after an outage: announce them online."""
+        for user in await self._store.get_users(user_ids):
+            await self._announce_presence(Caller(user.id, user.username), True, iso(user.last_seen))

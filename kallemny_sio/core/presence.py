@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Awaitable, Callable, Iterable, Protocol
 
 OfflineCallback = Callable[[list[str]], Awaitable[None]]
+OnlineCallback = Callable[[list[str]], Awaitable[None]]
 
 
 class Presence(Protocol):
     """Connection counting, local or shared between nodes."""
 
-    async def start(self, on_lost: OfflineCallback) -> None:
+    async def start(self, on_lost: OfflineCallback, on_found: OnlineCallback | None = None) -> None:
         """Begin; ``on_lost`` is called with users who went offline without a disconnect
-        on this node (another node died)."""
+        on this node (another node died), ``on_found`` with users who came online without
+        a connect on this node (shared presence restored after Redis was unreachable)."""
 
     async def stop(self) -> None:
         """Release resources; this node's connections stop counting."""
@@ -33,7 +35,7 @@ class LocalPresence:
     def __init__(self) -> None:
         self._sids: dict[str, set[str]] = {}
 
-    async def start(self, on_lost: OfflineCallback) -> None:
+    async def start(self, on_lost: OfflineCallback, on_found: OnlineCallback | None = None) -> None:
         return None
 
     async def stop(self) -> None:

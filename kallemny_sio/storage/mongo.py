@@ -7,9 +7,10 @@ Collections (one document per thing, ids are ``ObjectId`` and leave as strings):
     ``password_hash``, ``created_at``, ``last_seen``.
 ``rooms``
     ``type``, ``name``, ``is_public``, ``created_by``, ``created_at``,
-    ``last_activity_at``, ``seq`` (the last message position handed out in the
-    room) and, for private rooms only, ``pair_key`` (the two user ids, sorted,
-    joined by ``:``).
+    ``last_activity_at``, ``last_seq`` and ``last_message`` (a copy of the
+    latest message, so that a room list takes three queries however many rooms
+    it shows) and, for private rooms only, ``pair_key`` (the two user ids,
+    sorted, joined by ``:``).
 ``memberships``
     ``room``, ``user``, ``joined_at`` and the member's read pointer
     (``read_seq``, ``read_message_id``, ``read_at``). Read state lives here, not
@@ -21,10 +22,11 @@ Collections (one document per thing, ids are ``ObjectId`` and leave as strings):
     ``room``, ``seq``, ``sender``, ``sender_username``, ``content``,
     ``created_at`` and ``client_message_id`` (only when the client gave one).
 
-Ordering: every message takes the next position of its room (``$inc`` on the
-room document, atomic) and history pages on ``(room, seq)``. A position can be
-skipped (taken, then the insert lost a resend race), so nothing counts on
-positions being contiguous: unread counts count documents.
+Ordering: every message takes the position after the highest one stored in its
+room, and the unique (room, seq) index refuses a position already taken (see
+``_insert_in_order`` for why not a counter). Positions are dense and become
+visible in order, so a client catching up with ``after=<last id>`` never skips
+a message. History pages on ``(room, seq)``.
 
 No operation needs a transaction, so a standalone server, a replica set and
 Atlas (``mongodb+srv://``) all work. Every driver error becomes a domain error
@@ -35,10 +37,12 @@ reached) without the driver's text; no driver type leaves this module.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import random
 import re
-from typing import Any, Awaitable, Callable, Iterable, Mapping, ParamSpec, Sequence, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping, ParamSpec, Sequence, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import pymongo
@@ -91,6 +95,12 @@ CLIENT_DEFAULTS: Mapping[str, Any] = {
 }
 
 PING_TIMEOUT_SECONDS = 2.0
+
+#: How long add_message keeps trying for a free position in its room (only senders
+#: on other nodes compete: those on this node queue on a per-room lock)...
+POSITION_DEADLINE_SECONDS = 10.0
+#: ...and how long a sender queues on that lock before going ahead without it.
+ROOM_LOCK_WAIT_SECONDS = 10.0
 
 _BAD_URL = "DATABASE_URL: not a usable MongoDB URL (or its mongodb+srv DNS records cannot be resolved)"
 
@@ -245,8 +255,23 @@ def _membership(room: ObjectId, user: ObjectId, joined_at: int, latest: Doc | No
         "joined_at": joined_at,
         "read_seq": int(latest["seq"]) if latest else 0,
         "read_message_id": latest["_id"] if latest else None,
-        "read_at": joined_at if latest else None,
+        "read_at": None,  # the pointer was placed, not read: no read time yet
     }
+
+
+def _message_doc(room: ObjectId, sender: ObjectId, message: NewMessage) -> Doc:
+    """A message document without its position (``seq``)."""
+    doc: Doc = {
+        "_id": ObjectId(),
+        "room": room,
+        "sender": sender,
+        "sender_username": message.sender_username,
+        "content": message.content,
+        "created_at": message.created_at,
+    }
+    if message.client_message_id is not None:
+        doc["client_message_id"] = message.client_message_id
+    return doc
 
 
 def _pair_key(user_a: ObjectId, user_b: ObjectId) -> str:
@@ -279,6 +304,52 @@ def _write_concern(client: AsyncMongoClient[Doc]) -> WriteConcern:
     return WriteConcern(w="majority", wtimeout=options.get("wtimeout"), j=options.get("j"), fsync=options.get("fsync"))
 
 
+class _RoomSlot:
+    """A room's send lock on this node, and the last position this node stored there."""
+
+    __slots__ = ("lock", "users", "last_seq")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+        self.last_seq: int | None = None
+
+
+class _RoomSlots:
+    """One :class:`_RoomSlot` per room, kept only while someone holds or awaits it.
+
+    The lock makes contention cheap; correctness never depends on it (the
+    unique index does that). A caller that waited ``max_wait`` seconds goes
+    ahead without it, so an outage cannot queue every sender behind every other.
+    """
+
+    def __init__(self) -> None:
+        self._slots: dict[Hashable, _RoomSlot] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Hashable, max_wait: float) -> AsyncIterator[_RoomSlot | None]:
+        """Yield the room's slot with its lock held, or ``None`` after waiting ``max_wait`` seconds."""
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _RoomSlot()
+        slot.users += 1
+        acquired = False
+        try:
+            try:
+                async with asyncio.timeout(max_wait):
+                    await slot.lock.acquire()
+                acquired = True
+            except TimeoutError:
+                pass
+            yield slot if acquired else None
+        finally:
+            if acquired:
+                slot.lock.release()
+            slot.users -= 1
+            if slot.users == 0:
+                del self._slots[key]
+
+
 class MongoStore(Store):
     """The storage interface on MongoDB (a standalone server, a replica set or Atlas)."""
 
@@ -292,6 +363,7 @@ class MongoStore(Store):
         self._url = database_url
         self._client: AsyncMongoClient[Doc] | None = None
         self._db: AsyncDatabase[Doc] | None = None
+        self._room_slots = _RoomSlots()
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -465,7 +537,8 @@ class MongoStore(Store):
             "created_by": creator,
             "created_at": created_at,
             "last_activity_at": created_at,
-            "seq": 0,
+            "last_seq": 0,
+            "last_message": None,
         }
         await self._rooms.insert_one(doc)
         if members:
@@ -494,7 +567,8 @@ class MongoStore(Store):
                 "created_by": a,
                 "created_at": created_at,
                 "last_activity_at": created_at,
-                "seq": 0,
+                "last_seq": 0,
+                "last_message": None,
                 "pair_key": key,
             }
             try:
@@ -597,10 +671,11 @@ class MongoStore(Store):
             return []
         rooms = {doc["_id"]: doc async for doc in self._rooms.find({"_id": {"$in": room_oids}})}
         members = await self._members_by_room(list(rooms))
-        summaries = await asyncio.gather(
-            *(self._summary(rooms[m["room"]], m, members.get(m["room"], [])) for m in memberships if m["room"] in rooms)
-        )
-        # Room ids break ties so that the order is stable between calls.
+        summaries = [
+            self._summary(rooms[m["room"]], m, members.get(m["room"], [])) for m in memberships if m["room"] in rooms
+        ]
+        # Three queries whatever the number of rooms. Room ids break ties so that the
+        # order is stable between calls.
         return sorted(summaries, key=lambda s: (s.room.last_activity_at, s.room.id), reverse=True)
 
     @_guarded
@@ -619,7 +694,7 @@ class MongoStore(Store):
         if room is None:
             return None
         members = await self._members_by_room([room_oid])
-        return await self._summary(room, membership, members.get(room_oid, []))
+        return self._summary(room, membership, members.get(room_oid, []))
 
     async def _members_by_room(self, room_oids: list[ObjectId]) -> dict[ObjectId, list[str]]:
         """Member ids of each room, in joining order, in one query."""
@@ -629,14 +704,13 @@ class MongoStore(Store):
             members.setdefault(doc["room"], []).append(str(doc["user"]))
         return members
 
-    async def _summary(self, room: Doc, membership: Doc, member_ids: list[str]) -> RoomSummary:
-        """Assemble one summary: the last message and the unread count after the read pointer."""
-        latest = await self._latest_message(room["_id"]) if int(room.get("seq", 0)) > 0 else None
-        read_seq = int(membership["read_seq"])
-        unread = 0
-        if latest is not None and int(latest["seq"]) > read_seq:
-            # Counts documents, so skipped positions never inflate it.
-            unread = await self._messages.count_documents({"room": room["_id"], "seq": {"$gt": read_seq}})
+    @staticmethod
+    def _summary(room: Doc, membership: Doc, member_ids: list[str]) -> RoomSummary:
+        """One summary, from the room document (which carries its last message) and the membership."""
+        latest = room.get("last_message")
+        # Positions are dense (see _insert_in_order), so the unread messages are
+        # exactly the positions after the read pointer: no count query per room.
+        unread = max(0, int(room.get("last_seq") or 0) - int(membership["read_seq"]))
         return RoomSummary(
             room=_room(room),
             member_ids=tuple(member_ids),
@@ -654,82 +728,92 @@ class MongoStore(Store):
         A resend (same room, sender and client id) returns the stored message with
         ``created=False``. The unique partial index on (room, sender, client id)
         decides it, so two concurrent sends cannot both create; the lookup first
-        only saves a position in the common resend case.
+        is only the cheap path for the common, sequential resend.
 
         Raises:
             NotFound: the room does not exist (or an id is malformed).
         """
         room = _require_oid(message.room_id, "room")
         sender = _require_oid(message.sender_id, "user")
-        if message.client_message_id is not None:
-            existing = await self._find_resend(room, sender, message.client_message_id)
-            if existing is not None:
-                return StoredMessage(_message(existing), created=False)
-        for _ in range(5):
-            stored = await self._insert_message(room, sender, message)
-            if stored is not None:
-                return stored
-            await self._repair_sequence(room)
-        raise Unavailable("database unavailable")
+        doc = None if message.client_message_id is None else await self._find_resend(room, sender, message)
+        created = False
+        if doc is None:
+            if await self._rooms.find_one({"_id": room}, {"_id": 1}) is None:
+                raise NotFound("room not found")
+            async with self._room_slots.hold(room, ROOM_LOCK_WAIT_SECONDS) as slot:
+                doc, created = await self._insert_in_order(room, sender, message, slot)
+        # Also on a resend: if the first attempt died between its two writes, this
+        # one completes it (the update only ever moves the room forward).
+        await self._record_last_message(room, doc)
+        if created:
+            await self._advance_read_pointer(room, sender, doc, message.created_at)
+        return StoredMessage(_message(doc), created=created)
 
-    async def _insert_message(self, room: ObjectId, sender: ObjectId, message: NewMessage) -> StoredMessage | None:
-        """Take the room's next position and insert; ``None`` if that position was taken."""
-        seq = await self._next_seq(room, message.created_at)
-        doc = {
-            "_id": ObjectId(),
-            "room": room,
-            "seq": seq,
-            "sender": sender,
-            "sender_username": message.sender_username,
-            "content": message.content,
-            "created_at": message.created_at,
-        }
-        if message.client_message_id is not None:
-            doc["client_message_id"] = message.client_message_id
-        try:
-            await self._messages.insert_one(doc)
-        except DuplicateKeyError:
-            # Either a concurrent resend won (return its message; our position stays
-            # unused), or the position itself was taken (see _repair_sequence).
-            if message.client_message_id is not None:
-                existing = await self._find_resend(room, sender, message.client_message_id)
-                if existing is not None:
-                    return StoredMessage(_message(existing), created=False)
-            return None
-        await self._advance_read_pointer(room, sender, doc, message.created_at)
-        return StoredMessage(_message(doc), created=True)
+    async def _insert_in_order(
+        self, room: ObjectId, sender: ObjectId, message: NewMessage, slot: _RoomSlot | None
+    ) -> tuple[Doc, bool]:
+        """Insert at the position after the room's highest stored one; ``(doc, created)``.
 
-    async def _next_seq(self, room: ObjectId, created_at: int) -> int:
-        """Atomically take the room's next position; the room's activity time moves too.
-
-        Moving the activity time here saves a round trip; if the insert then loses a
-        resend race, the activity time is that of the resend, which is just as recent.
+        Why not a counter (``$inc`` on the room, then insert): a counter hands out
+        positions before the messages exist, so position 6 can become visible
+        before position 5, and a client catching up with ``after=<4>`` at that
+        moment skips 5 for good. Taking the position from what is stored, with
+        the unique (room, seq) index refusing a taken one, means a position is
+        only taken once every lower one is visible: positions are dense and
+        appear in order, on every node. Senders on this node queue on the room's
+        ``slot`` (which also remembers the last position, saving a read), so
+        only senders on other nodes collide, and then retry.
 
         Raises:
-            NotFound: the room does not exist.
+            Unavailable: no free position could be taken for ``POSITION_DEADLINE_SECONDS``.
         """
-        doc = await self._rooms.find_one_and_update(
-            {"_id": room},
-            {"$inc": {"seq": 1}, "$max": {"last_activity_at": created_at}},
-            projection={"seq": 1},
-            return_document=ReturnDocument.AFTER,
+        doc = _message_doc(room, sender, message)
+        deadline = asyncio.get_running_loop().time() + POSITION_DEADLINE_SECONDS
+        attempt = 0
+        while True:
+            doc["seq"] = await self._next_position(room, slot)
+            try:
+                await self._messages.insert_one(doc)
+            except DuplicateKeyError:
+                if message.client_message_id is not None:  # a concurrent resend may have won
+                    existing = await self._find_resend(room, sender, message)
+                    if existing is not None:
+                        return existing, False
+            else:
+                if slot is not None:
+                    slot.last_seq = doc["seq"]
+                return doc, True
+            # The position was taken (by another node): forget it and back off a little.
+            if slot is not None:
+                slot.last_seq = None
+            attempt += 1
+            if asyncio.get_running_loop().time() > deadline:
+                raise Unavailable("database unavailable")
+            await asyncio.sleep(random.uniform(0, 0.002 * min(attempt, 25)))
+
+    async def _next_position(self, room: ObjectId, slot: _RoomSlot | None) -> int:
+        """The position after the room's highest: remembered by this node, or read."""
+        if slot is not None and slot.last_seq is not None:
+            return slot.last_seq + 1
+        latest = await self._messages.find_one({"room": room}, {"seq": 1}, sort=[("seq", -1)])
+        return int(latest["seq"]) + 1 if latest else 1
+
+    async def _record_last_message(self, room: ObjectId, message: Doc) -> None:
+        """Make ``message`` the room's last message and activity, unless a later one already is.
+
+        The room document carries its last message and position so that a room
+        list needs no query per room.
+        """
+        seq = int(message["seq"])
+        await self._rooms.update_one(
+            {"_id": room, "last_seq": {"$lt": seq}},
+            {"$set": {"last_seq": seq, "last_message": message}, "$max": {"last_activity_at": message["created_at"]}},
         )
-        if doc is None:
-            raise NotFound("room not found")
-        return int(doc["seq"])
 
-    async def _repair_sequence(self, room: ObjectId) -> None:
-        """Move the room's counter past its highest stored position.
-
-        Only needed if the counter fell behind the messages (a failover rolled back
-        a counter update made with a weaker write concern than the message's).
-        """
-        latest = await self._latest_message(room)
-        if latest is not None:
-            await self._rooms.update_one({"_id": room}, {"$max": {"seq": int(latest["seq"])}})
-
-    async def _find_resend(self, room: ObjectId, sender: ObjectId, client_message_id: str) -> Doc | None:
-        return await self._messages.find_one({"room": room, "sender": sender, "client_message_id": client_message_id})
+    async def _find_resend(self, room: ObjectId, sender: ObjectId, message: NewMessage) -> Doc | None:
+        """The stored message this one resends (same room, sender and client id), if any."""
+        query = {"room": room, "sender": sender, "client_message_id": message.client_message_id}
+        return await self._messages.find_one(query)
 
     async def _latest_message(self, room: ObjectId) -> Doc | None:
         return await self._messages.find_one({"room": room}, sort=[("seq", -1)])

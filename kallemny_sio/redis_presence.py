@@ -1,0 +1,398 @@
+"""Presence shared by every node through Redis: online while any connection anywhere is open.
+
+Keys (``P`` is ``<REDIS_CHANNEL>:presence``)::
+
+    P:user:<user id>    set of "<node id> <sid>": the user's open connections on every node
+    P:conns:<node id>   hash sid -> user id: one node's connections (to remove them if it dies)
+    P:node:<node id>    the node's heartbeat, expiring after PRESENCE_NODE_TTL_SECONDS
+    P:nodes             set of node ids that may still own connections
+
+Every change is one Lua script, so "first connection anywhere" and "last
+connection anywhere" are decided by Redis for all nodes at once: two nodes
+cannot both see a user's first connection, or both miss it. The scripts
+build user keys from their arguments; that is fine on one Redis (or a
+Sentinel-managed primary), which is all python-socketio's Redis manager
+supports anyway (not Redis Cluster).
+
+A node that dies without cleaning up stops refreshing its heartbeat. Every
+node runs a sweeper; the script that removes a dead node's connections
+returns the users that thereby went offline, and it can remove them only
+once, so exactly one node announces each of them (``on_lost``).
+
+While Redis is unreachable, presence runs on this node's own connections
+("local mode"): a connect is the user's first when it is their first here,
+a disconnect their last when it is their last here, and ``online`` is the
+users connected here. Nothing waits on Redis meanwhile. The heartbeat keeps
+trying; once Redis answers, one script rewrites this node's entries from its
+local table (every connection it holds, nothing it no longer holds) and
+reports which users that brought online or took offline cluster-wide; those
+transitions are announced, and so is any user this node called offline from
+local knowledge who is in fact online on another node. The same restore runs
+when a node finds its heartbeat gone (Redis lost its data, or the node was
+silent long enough to be swept as dead). Around an outage a client may
+therefore see a presence event repeated; presence events carry a state, not
+a delta, so a repeat is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from typing import Any, AsyncIterator, Iterable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from .core.presence import OfflineCallback, OnlineCallback
+from .core.tasks import spawn
+
+log = logging.getLogger(__name__)
+
+REDIS_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+STOP_TIMEOUT_SECONDS = 3.0
+
+# KEYS: user set, node's conns hash. ARGV: "<node> <sid>", sid, user id.
+# Returns 1 when this is the user's first connection on any node.
+_CONNECT = """
+local added = redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+if added == 1 and redis.call('SCARD', KEYS[1]) == 1 then return 1 end
+return 0
+"""
+
+# KEYS: user set, node's conns hash. ARGV: "<node> <sid>", sid.
+# Returns 1 when this was the user's last connection on any node. A connection
+# already removed (its node was swept as dead) is not "last" a second time.
+_DISCONNECT = """
+local removed = redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[2])
+if removed == 1 and redis.call('EXISTS', KEYS[1]) == 0 then return 1 end
+return 0
+"""
+
+# KEYS: heartbeat key, nodes set. ARGV: node id, ttl ms.
+# Returns 1 if the heartbeat was still there (0: expired, swept, or Redis lost its data).
+_HEARTBEAT = """
+local alive = redis.call('EXISTS', KEYS[1])
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return alive
+"""
+
+# KEYS: node's conns hash, heartbeat key, nodes set.
+# ARGV: node id, ttl ms, user key prefix, then sid, user id pairs: every connection the node holds.
+# Makes the node's entries exactly those pairs; returns {users now online who were not,
+# users now offline who were not}.
+_RESTORE = """
+local node, prefix = ARGV[1], ARGV[3]
+local want = {}
+for i = 4, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] end
+local before = {}
+local function touch(user)
+  if before[user] == nil then before[user] = redis.call('EXISTS', prefix .. user) == 1 end
+end
+local old = redis.call('HGETALL', KEYS[1])
+for i = 1, #old, 2 do
+  local sid, user = old[i], old[i + 1]
+  if want[sid] ~= user then
+    touch(user)
+    redis.call('SREM', prefix .. user, node .. ' ' .. sid)
+    redis.call('HDEL', KEYS[1], sid)
+  end
+end
+for sid, user in pairs(want) do
+  touch(user)
+  redis.call('SADD', prefix .. user, node .. ' ' .. sid)
+  redis.call('HSET', KEYS[1], sid, user)
+end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+redis.call('SADD', KEYS[3], node)
+local came, went = {}, {}
+for user, was in pairs(before) do
+  local now = redis.call('EXISTS', prefix .. user) == 1
+  if now and not was then table.insert(came, user) end
+  if was and not now then table.insert(went, user) end
+end
+return {came, went}
+"""
+
+# KEYS: the node's heartbeat key, its conns hash, nodes set. ARGV: node id, user key prefix,
+# "force" (1: remove even if the heartbeat is alive, for a node leaving cleanly).
+# Removes the node's connections if it is dead; returns the users that thereby went
+# offline. Atomic: of several sweepers, only the first finds anything to remove.
+_REAP = """
+if ARGV[3] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return {} end
+local conns = redis.call('HGETALL', KEYS[2])
+local lost = {}
+for i = 1, #conns, 2 do
+  local key = ARGV[2] .. conns[i + 1]
+  if redis.call('SREM', key, ARGV[1] .. ' ' .. conns[i]) == 1 and redis.call('EXISTS', key) == 0 then
+    table.insert(lost, conns[i + 1])
+  end
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+return lost
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _Gate:
+    """Presence updates run side by side; a restore runs alone (and is not starved)."""
+
+    def __init__(self) -> None:
+        self._cond = asyncio.Condition()
+        self._updates = 0
+        self._restoring = False
+
+    @contextlib.asynccontextmanager
+    async def update(self) -> AsyncIterator[None]:
+        async with self._cond:
+            await self._cond.wait_for(lambda: not self._restoring)
+            self._updates += 1
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._updates -= 1
+                self._cond.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def alone(self) -> AsyncIterator[None]:
+        async with self._cond:
+            await self._cond.wait_for(lambda: not self._restoring)
+            self._restoring = True
+            await self._cond.wait_for(lambda: self._updates == 0)
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._restoring = False
+                self._cond.notify_all()
+
+
+class RedisPresence:
+    """:class:`~kallemny_sio.core.presence.Presence` shared by every node through Redis."""
+
+    def __init__(self, key_prefix: str, node_id: str, heartbeat_seconds: float, node_ttl_seconds: float) -> None:
+        self.node_id = node_id
+        self._prefix = key_prefix
+        self._user_prefix = f"{key_prefix}:user:"
+        self._nodes_key = f"{key_prefix}:nodes"
+        self._interval = heartbeat_seconds
+        self._ttl_ms = int(node_ttl_seconds * 1000)
+        if node_ttl_seconds < 2 * heartbeat_seconds:
+            log.warning(
+                "PRESENCE_NODE_TTL_SECONDS (%s) is less than twice PRESENCE_HEARTBEAT_SECONDS (%s):"
+                " a slow node may be taken for dead", node_ttl_seconds, heartbeat_seconds,
+            )
+        self._redis: Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._local: dict[str, set[str]] = {}
+        self._shared = False  # True while Redis holds this node's connections and answers
+        self._outage = False  # a Redis failure was logged and no restore has succeeded since
+        self._sweep_after = 0.0  # loop time before which the sweeper waits (see _restore)
+        self._said_offline: set[str] = set()  # called offline from local knowledge only
+        self._gate = _Gate()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._on_lost: OfflineCallback | None = None
+        self._on_found: OnlineCallback | None = None
+
+    def use_client(self, client: Redis) -> None:
+        """Talk to Redis through ``client`` (the backplane's, created on its event loop)."""
+        self._redis = client
+        self._scripts = {name: client.register_script(lua) for name, lua in (
+            ("connect", _CONNECT), ("disconnect", _DISCONNECT), ("heartbeat", _HEARTBEAT),
+            ("restore", _RESTORE), ("reap", _REAP),
+        )}
+
+    @property
+    def degraded(self) -> bool:
+        """Whether presence runs on this node's own connections (Redis unreachable)."""
+        return not self._shared
+
+    # -- keys ------------------------------------------------------------------
+
+    def _user_key(self, user_id: str) -> str:
+        return self._user_prefix + user_id
+
+    def _conns_key(self, node_id: str) -> str:
+        return f"{self._prefix}:conns:{node_id}"
+
+    def _heartbeat_key(self, node_id: str) -> str:
+        return f"{self._prefix}:node:{node_id}"
+
+    def _member(self, sid: str) -> str:
+        return f"{self.node_id} {sid}"
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self, on_lost: OfflineCallback, on_found: OnlineCallback | None = None) -> None:
+        """Register this node, then run the heartbeat and the sweeper."""
+        self._on_lost, self._on_found = on_lost, on_found
+        try:
+            await self._restore()
+            log.info("presence shared through Redis as node %s", self.node_id)
+        except REDIS_FAILURES as exc:
+            self._go_local(exc)
+        self._tasks = [
+            spawn(self._every_interval(self._beat, "heartbeat"), name="presence-heartbeat"),
+            spawn(self._every_interval(self._sweep, "sweep", jitter=True), name="presence-sweeper"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop the background tasks and take this node's connections out of Redis."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._redis is not None and self._shared:
+            try:
+                lost = await asyncio.wait_for(self._reap(self.node_id, force=True), STOP_TIMEOUT_SECONDS)
+                if lost and self._on_lost is not None:
+                    await self._on_lost(lost)
+            except Exception as exc:  # leaving is best effort: the sweepers of other nodes finish it
+                log.warning("presence: could not remove this node's connections at stop (%s)", exc)
+        self._shared = False
+        self._local.clear()
+
+    # -- Presence ----------------------------------------------------------------
+
+    async def connected(self, user_id: str, sid: str) -> bool:
+        async with self._gate.update():
+            sids = self._local.setdefault(user_id, set())
+            first_here = not sids
+            sids.add(sid)
+            if self._shared:
+                try:
+                    keys = [self._user_key(user_id), self._conns_key(self.node_id)]
+                    return bool(await self._scripts["connect"](keys=keys, args=[self._member(sid), sid, user_id]))
+                except REDIS_FAILURES as exc:
+                    self._go_local(exc)
+            if first_here:
+                self._said_offline.discard(user_id)
+            return first_here
+
+    async def disconnected(self, user_id: str, sid: str) -> bool:
+        async with self._gate.update():
+            sids = self._local.get(user_id)
+            if not sids or sid not in sids:
+                return False
+            sids.discard(sid)
+            last_here = not sids
+            if last_here:
+                del self._local[user_id]
+            if self._shared:
+                try:
+                    keys = [self._user_key(user_id), self._conns_key(self.node_id)]
+                    return bool(await self._scripts["disconnect"](keys=keys, args=[self._member(sid), sid]))
+                except REDIS_FAILURES as exc:
+                    self._go_local(exc)
+            if last_here:
+                self._said_offline.add(user_id)
+            return last_here
+
+    async def online(self, user_ids: Iterable[str]) -> set[str]:
+        ids = list(dict.fromkeys(user_ids))
+        if self._shared and ids and self._redis is not None:
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for user_id in ids:
+                        pipe.exists(self._user_key(user_id))
+                    found = await pipe.execute()
+                return {u for u, n in zip(ids, found) if n}
+            except REDIS_FAILURES as exc:
+                self._go_local(exc)
+        return {u for u in ids if u in self._local}
+
+    # -- background --------------------------------------------------------------
+
+    async def _every_interval(self, work: Any, what: str, jitter: bool = False) -> None:
+        """Run ``work`` forever; a failure is logged and the loop goes on."""
+        while True:
+            delay = self._interval * (random.uniform(0.8, 1.2) if jitter else 1.0)
+            await asyncio.sleep(delay)
+            try:
+                await work()
+            except REDIS_FAILURES as exc:
+                self._go_local(exc, during=what)
+            except Exception:
+                log.exception("presence %s failed", what)
+
+    async def _beat(self) -> None:
+        """Refresh this node's heartbeat; restore its entries if they may be gone."""
+        if self._shared:
+            alive = await self._scripts["heartbeat"](
+                keys=[self._heartbeat_key(self.node_id), self._nodes_key], args=[self.node_id, self._ttl_ms]
+            )
+            if alive:
+                return
+            log.warning("presence: this node's heartbeat was gone from Redis (expired, swept, or Redis restarted"
+                        " empty); registering its connections again")
+        await self._restore()
+
+    async def _restore(self) -> None:
+        """Make Redis hold exactly this node's connections; announce what that changed."""
+        async with self._gate.alone():
+            args: list[str] = [self.node_id, str(self._ttl_ms), self._user_prefix]
+            for user_id, sids in self._local.items():
+                for sid in sids:
+                    args += [sid, user_id]
+            keys = [self._conns_key(self.node_id), self._heartbeat_key(self.node_id), self._nodes_key]
+            came, went = await self._scripts["restore"](keys=keys, args=args)
+            self._shared = True
+            recovered, self._outage = self._outage, False
+            said_offline, self._said_offline = self._said_offline, set()
+        if recovered:
+            # Heartbeats may have expired in Redis during the outage while their nodes
+            # lived on; give every node a full TTL to refresh its own before sweeping.
+            self._sweep_after = asyncio.get_running_loop().time() + self._ttl_ms / 1000
+            log.info("presence: Redis answers again; this node's connections (%d) are shared again",
+                     sum(len(s) for s in self._local.values()))
+        came_ids, went_ids = [_text(u) for u in came], [_text(u) for u in went]
+        wrongly_offline = await self.online(said_offline - set(came_ids)) if said_offline else set()
+        if went_ids and self._on_lost is not None:
+            await self._on_lost(went_ids)
+        back = came_ids + sorted(wrongly_offline)
+        if back and self._on_found is not None:
+            await self._on_found(back)
+
+    async def _sweep(self) -> None:
+        """Remove the connections of nodes whose heartbeat expired; announce who went offline."""
+        if not self._shared or self._redis is None or asyncio.get_running_loop().time() < self._sweep_after:
+            return
+        others = [n for n in map(_text, await self._redis.smembers(self._nodes_key)) if n != self.node_id]
+        if not others:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for node in others:
+                pipe.exists(self._heartbeat_key(node))
+            alive = await pipe.execute()
+        for node, is_alive in zip(others, alive):
+            if is_alive:
+                continue
+            lost = await self._reap(node, force=False)
+            log.log(logging.INFO if lost else logging.DEBUG,
+                    "presence: node %s stopped its heartbeat; %d user(s) went offline with it", node, len(lost))
+            if lost and self._on_lost is not None:
+                await self._on_lost(lost)
+
+    async def _reap(self, node_id: str, force: bool) -> list[str]:
+        keys = [self._heartbeat_key(node_id), self._conns_key(node_id), self._nodes_key]
+        lost = await self._scripts["reap"](keys=keys, args=[node_id, self._user_prefix, "1" if force else "0"])
+        return [_text(u) for u in lost]
+
+    def _go_local(self, exc: BaseException, during: str = "update") -> None:
+        """Redis failed: answer from this node's connections until a restore succeeds (logged once)."""
+        self._shared = False
+        if self._outage:
+            log.debug("presence %s: Redis still unreachable (%s)", during, exc)
+            return
+        self._outage = True
+        log.warning("presence: Redis unreachable (%s); counting this node's connections only until it answers",
+                    exc.__class__.__name__ + (f": {exc}" if str(exc) else ""))
