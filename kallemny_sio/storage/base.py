@@ -219,6 +219,9 @@ class Store(abc.ABC):
         read-then-write). Order is the order in which the store accepted
         messages. The sender's read pointer moves forward to the new message
         (one's own messages are never unread); the room's activity time moves.
+
+        Raises:
+            NotFound: the room does not exist.
         """
 
     @abc.abstractmethod

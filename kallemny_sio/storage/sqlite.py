@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
-from ..errors import Conflict, Unavailable
+from ..errors import Conflict, NotFound, Unavailable
 from .base import (
     MessagePage,
     MessageRecord,
@@ -279,7 +279,10 @@ class SQLiteStore(Store):
         return await self._run(_create)
 
     async def get_or_create_private_room(self, user_a: str, user_b: str, created_at: int) -> tuple[RoomRecord, bool]:
-        a, b = sorted((_key(user_a) or 0, _key(user_b) or 0))
+        ka, kb = _key(user_a), _key(user_b)
+        if ka is None or kb is None:
+            raise NotFound("user not found")
+        a, b = sorted((ka, kb))
         pair = f"{a}:{b}"
 
         def _get_or_create() -> tuple[RoomRecord, bool]:
@@ -401,7 +404,7 @@ class SQLiteStore(Store):
     async def add_message(self, message: NewMessage) -> StoredMessage:
         room, sender = _key(message.room_id), _key(message.sender_id)
         if room is None or sender is None:
-            raise ValueError("add_message needs an existing room and sender")
+            raise NotFound("room not found")
         future: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
         self._pending.append((room, sender, message, future))
         if not self._flushing:
@@ -443,8 +446,10 @@ class SQLiteStore(Store):
                 except Exception as exc:  # noqa: BLE001 - one bad message must not sink its batch
                     db.execute(f"ROLLBACK TO m{index}")
                     db.execute(f"RELEASE m{index}")
-                    log.error("message not stored: %s", exc)
-                    outcomes.append(Unavailable("database unavailable"))
+                    if not isinstance(exc, NotFound):
+                        log.error("message not stored: %s", exc)
+                        exc = Unavailable("database unavailable")
+                    outcomes.append(exc)
         return outcomes
 
     @staticmethod
@@ -459,7 +464,10 @@ class SQLiteStore(Store):
             ).fetchone()
             if row:
                 return StoredMessage(_message(row), created=False)
-        (seq,) = db.execute("SELECT last_seq + 1 FROM rooms WHERE id = ?", (room,)).fetchone()
+        row = db.execute("SELECT last_seq + 1 FROM rooms WHERE id = ?", (room,)).fetchone()
+        if row is None:
+            raise NotFound("room not found")
+        (seq,) = row
         cur = db.execute(
             "INSERT INTO messages (room_id, seq, sender_id, sender_username, content, created_at, client_message_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
