@@ -43,6 +43,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     max_socket_payload_bytes: int = 256 * 1024
     websocket_compression: bool = False
+    sqlite_synchronous: str = "FULL"
     listen_backlog: int = 1024
 
     @property
@@ -83,6 +84,13 @@ def _float(env_name: str, raw: str) -> float:
         raise SettingsError(f"{env_name}: expected a number, got {raw!r}") from None
     if value <= 0:
         raise SettingsError(f"{env_name}: must be positive, got {value}")
+    return value
+
+
+def _choice(env_name: str, raw: str, allowed: tuple[str, ...]) -> str:
+    value = raw.strip().upper()
+    if value not in allowed:
+        raise SettingsError(f"{env_name}: must be one of {', '.join(allowed)}, got {raw!r}")
     return value
 
 
@@ -195,6 +203,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         presence_heartbeat_seconds=_float("PRESENCE_HEARTBEAT_SECONDS", env.get("PRESENCE_HEARTBEAT_SECONDS", "10")),
         presence_node_ttl_seconds=_float("PRESENCE_NODE_TTL_SECONDS", env.get("PRESENCE_NODE_TTL_SECONDS", "30")),
         websocket_compression=env.get("WEBSOCKET_COMPRESSION", "").lower() in ("1", "true", "yes", "on"),
+        sqlite_synchronous=_choice("SQLITE_SYNCHRONOUS", env.get("SQLITE_SYNCHRONOUS", "FULL"), ("FULL", "NORMAL")),
     )
     values.update(given)
     return Settings(**values)  # type: ignore[arg-type]

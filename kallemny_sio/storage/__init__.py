@@ -11,7 +11,7 @@ def create_store(settings: Settings) -> Store:
     if settings.database_kind == "sqlite":
         from .sqlite import SQLiteStore
 
-        return SQLiteStore(settings.sqlite_path)
+        return SQLiteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
     from .mongo import MongoStore
 
     return MongoStore(settings.database_url)

@@ -3,7 +3,9 @@
 Writes run on one dedicated thread that owns the write connection, so the
 event loop never waits on an fsync. Every write runs in ``BEGIN IMMEDIATE`` …
 ``COMMIT`` and returns only after the commit (``synchronous=FULL``: the WAL is
-fsynced on commit), so an acknowledged write survives a crash. Messages are
+fsynced on commit), so an acknowledged write survives a crash of the process
+and of the machine; ``NORMAL`` (a setting) still survives the process being
+killed, but not a power loss. Messages are
 group-committed: the sends that arrive while one commit is being fsynced share
 the next transaction (one fsync for many acks, each still acked only after its
 commit). Several processes may share one file: the write lock plus
@@ -101,8 +103,11 @@ def _enable_wal(db: sqlite3.Connection) -> None:
 class SQLiteStore(Store):
     """:class:`Store` on one SQLite file."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, synchronous: str = "FULL") -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError("synchronous must be FULL or NORMAL")
         self.path = Path(path)
+        self._synchronous = synchronous
         self._db: sqlite3.Connection | None = None  # writes, on the writer thread
         self._rdb: sqlite3.Connection | None = None  # reads, on the event loop
         self._executor: ThreadPoolExecutor | None = None
@@ -161,7 +166,7 @@ class SQLiteStore(Store):
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         _enable_wal(db)
-        db.execute("PRAGMA synchronous = FULL")
+        db.execute(f"PRAGMA synchronous = {self._synchronous}")
         db.execute("PRAGMA foreign_keys = ON")
         self._db = db
         with self._write():
