@@ -56,9 +56,13 @@ class ChatNamespace(socketio.AsyncNamespace):
         }
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
-        if event == "connect":
-            return await self.on_connect(*args)
-        if event == "disconnect":
+        # python-socketio routes the connection's lifecycle and the client's own
+        # events through here alike, and a client may name an event "connect" or
+        # "disconnect". Lifecycle calls arrive while the connection is pending
+        # (connecting or disconnecting); a client's events only while connected.
+        if event in ("connect", "disconnect") and not self.server.manager.is_connected(args[0], self.namespace):
+            if event == "connect":
+                return await self.on_connect(*args)
             return await self.on_disconnect(args[0])
         sid, payload = args[0], args[1:]
         return await self._dispatch(event, sid, payload)
