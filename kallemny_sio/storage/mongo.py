@@ -913,6 +913,6 @@ def _open_error(exc: BaseException) -> BaseException:
         if not _is_unreachable(exc):
             log.error("MongoDB could not be prepared: %s: %s", type(exc).__name__, exc)
             return Unavailable("DATABASE_URL: MongoDB answered, but the database could not be prepared")
-        log.warning("MongoDB unreachable at start-up: %s: %s", type(exc).__name__, exc)
+        log.debug("MongoDB unreachable at start-up: %s: %s", type(exc).__name__, exc)
         return Unavailable("DATABASE_URL: cannot reach MongoDB")
     return exc

@@ -185,7 +185,6 @@ def test_port_in_use_ends_start_up_with_one_line(tmp_path, launcher, busy_port):
     assert_refused(result, "PORT")
 
 
-@pytest.mark.xfail(strict=True, reason="the MongoDB store logs a WARNING line of its own before the one-line error")
 def test_unreachable_mongodb_ends_start_up_with_one_line(tmp_path):
     url = f"mongodb://127.0.0.1:{free_port()}/kallemny"
     result = run_to_exit("python-m", ["--port", str(free_port())], clean_env(JWT_SECRET=SECRET, DATABASE_URL=url), tmp_path)
