@@ -21,6 +21,7 @@ from .keys import ACCOUNTS, BACKPLANE, CHAT, SETTINGS, SIO, STORE
 from .rest import setup_routes
 from .rest.http import MIDDLEWARES
 from .storage import create_store
+from .websocket_compression import disable_websocket_compression
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ def create_app(settings: Settings) -> web.Application:
         engineio_logger=False,
     )
     sio.attach(app, socketio_path="socket.io")
+    if not settings.websocket_compression:
+        disable_websocket_compression(sio.eio)
     passwords = Passwords()
     presence = backplane.presence
     accounts = Accounts(store, passwords, Tokens(settings.jwt_secret, settings.jwt_issuer, settings.jwt_expires_minutes), presence)
