@@ -9,13 +9,16 @@
 Starts each server on a free 127.0.0.1 port, drives it with bench/loadgen.js
 (one Node process on socket.io-client), stops it, and prints one markdown table
 per workload with Kallemny's figures beside the references' and the ratios
-Kallemny/bare and Kallemny/node. Tables go to bench/results/latest.md and the
-raw figures to bench/results/latest.json.
+Kallemny/bare and Kallemny/node. Workload (f) is Kallemny's store alone: it
+runs bench/storage_bench.py with the servers' Python and reports its query
+times without ratios. Tables go to bench/results/latest.md and the raw figures
+to bench/results/latest.json.
 
 Exit status: 0 when the run completed, however slow the figures. With
 --fail-on-errors: 1 when any workload reported errors (ack errors or
 timeouts, lost or misrouted deliveries, connect failures, a server that did
-not start or died). 2 for bad usage or missing tools, 130 when interrupted.
+not start or died, a storage benchmark that failed). 2 for bad usage or
+missing tools, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 RESULTS = BENCH / "results"
 
-ALL_WORKLOADS = "abcdegh"
+ALL_WORKLOADS = "abcdefgh"
 ALL_SERVERS = ("kallemny", "bare", "node")
 REFERENCES = ("bare", "node")
 SERVER_TITLES = {
@@ -58,6 +61,7 @@ WORKLOAD_TITLES = {
     "c": "(c) latency: 200 clients, 20 rooms of 10, open loop at 500 msgs/s",
     "d": "(d) idle memory: connect and hold, server RSS per connection",
     "e": "(e) connect storm: 1,000 clients connecting at once",
+    "f": "(f) storage: the store's hot queries on a big SQLite database (Kallemny only)",
     "g": "(g) latency under logins: (c) plus 20 logins per second (Kallemny only)",
     "h": "(h) two nodes sharing one redis-server, workload (b), clients of each room spread over both nodes",
 }
@@ -66,6 +70,8 @@ ROOM_SIZE_B = 10
 CLIENTS_A = 100
 IDLE_USERS = 10  # Kallemny (d)/(e): connections reuse the tokens of this many users
 PASSWORD = "bench-password-0001"
+STORAGE_TARGET = "< 5 ms p99"  # (f): the goal for the history and room-list queries
+STORAGE_TARGET_PREFIXES = ("history", "room list")
 
 ERROR_LABELS = (
     ("connectErrors", "connect errors"),
@@ -730,13 +736,64 @@ class Bench:
         result["nodes"] = 2
         return result
 
+    # ---------------- (f) storage
+
+    def storage_args(self):
+        """storage_bench.py's size flags and the run's time limit in seconds."""
+        if self.quick:
+            return {"messages": 100_000, "rooms": 1_000, "runs": 100}, 120
+        return {"messages": 1_000_000, "rooms": 1_000, "runs": 300}, 600
+
+    def run_f(self):
+        """Workload (f): bench/storage_bench.py in a child process, its --json result as the figures."""
+        errors: list = []
+        result: dict = {"kind": "storage"}
+        sizes, limit = self.storage_args()
+        self.counter += 1
+        stem = self.tmp / f"{self.counter:02d}-storage"
+        db_path = Path(f"{stem}.db")
+        out_path = Path(f"{stem}.json")
+        log_path = Path(f"{stem}.log")
+        cmd = [self.python, BENCH / "storage_bench.py", "--db", db_path, "--json", out_path]
+        for flag, value in sizes.items():
+            cmd += [f"--{flag}", value]
+        try:
+            proc = PROCS.start(cmd, env=server_env_base(), cwd=REPO, log_path=log_path)
+            try:
+                proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                PROCS.stop(proc)
+                raise HarnessError(f"storage_bench.py did not finish within {limit} s") from None
+            PROCS.stop(proc)
+            log = tail(log_path)
+            if proc.returncode != 0:
+                raise HarnessError(f"storage_bench.py exited with status {proc.returncode}"
+                                   + (f"\n--- its output ---\n{log}" if log else ""))
+            try:
+                data = json.loads(out_path.read_text())
+            except (OSError, ValueError) as exc:
+                raise HarnessError(f"storage_bench.py wrote no readable result ({exc.__class__.__name__})"
+                                   + (f"\n--- its output ---\n{log}" if log else "")) from None
+            queries = data.get("queries") if isinstance(data, dict) else None
+            if not isinstance(queries, dict) or not queries:
+                raise HarnessError("storage_bench.py's result has no query timings")
+            result.update(data)
+            result["runs"] = sizes["runs"]
+        except HarnessError as exc:
+            errors.append(str(exc))
+        finally:
+            for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+                path.unlink(missing_ok=True)  # up to a few hundred MB; logs stay with --keep-logs
+        result["harnessErrors"] = errors
+        return result
+
     # ---------------- everything
 
     def run(self):
         args = self.args
         for name in args.servers:
             for workload in args.workloads:
-                if workload == "g" and name != "kallemny":
+                if workload in "fg" and name != "kallemny":
                     continue
                 if workload == "h":
                     if name == "node":
@@ -746,7 +803,12 @@ class Bench:
                         continue
                 t = time.monotonic()
                 say(f"[{name}] workload {workload} ...")
-                result = self.run_h(name) if workload == "h" else self.run_single(name, workload)
+                if workload == "f":
+                    result = self.run_f()
+                elif workload == "h":
+                    result = self.run_h(name)
+                else:
+                    result = self.run_single(name, workload)
                 result["elapsedSec"] = round(time.monotonic() - t, 1)
                 self.results[name][workload] = result
                 say(f"[{name}] workload {workload}: {one_line(workload, result)}")
@@ -809,6 +871,9 @@ def one_line(workload, r):
         return f"{fmt(lv.get('kbPerConnection'), 1)} KB per connection at {lv.get('target')}{tail_}"
     if kind == "storm":
         return f"all connected in {fmt(r.get('allConnectedSec'), 2)} s{tail_}"
+    if kind == "storage" and r.get("queries"):
+        return ", ".join(f"{q} p99 {fmt(v.get('p99_ms'), 2)} ms" for q, v in r["queries"].items()
+                         if q.startswith(STORAGE_TARGET_PREFIXES)) + tail_
     return f"no result{tail_}"
 
 
@@ -893,10 +958,40 @@ def storm_rows():
     ]
 
 
+def storage_table(r):
+    """(f): one row per query; Kallemny only, so no ratios."""
+    lines = [f"### {WORKLOAD_TITLES['f']}", ""]
+    queries = r.get("queries") or {}
+    runs = r.get("runs")
+    if not queries:
+        lines.append("No figures: " + ("; ".join(error_items(r)) or "no result") + " (see Errors).")
+        return "\n".join(lines)
+    lines.append(
+        f"SQLite store through the storage interface: {fmt(r.get('messages'), 0)} messages in one room, one user in "
+        f"{fmt(r.get('rooms'), 0)} rooms (filled in {fmt(r.get('fill_seconds'), 1)} s). Each query is called "
+        f"{fmt(runs, 0)} times in sequence after 5 warm-ups"
+        + (f" (the room list {max(20, runs // 10):,} times)" if isinstance(runs, int) else "") + ". "
+        f"The target is Kallemny's goal, not a pass mark."
+    )
+    lines.append("")
+    lines.append("| query | p50 ms | p99 ms | max ms | target |")
+    lines.append("| --- | ---: | ---: | ---: | --- |")
+    for name, q in queries.items():
+        target = STORAGE_TARGET if name.startswith(STORAGE_TARGET_PREFIXES) else ""
+        cells = [name] + [fmt(q.get(k), 3) for k in ("p50_ms", "p99_ms", "max_ms")] + [target]
+        lines.append("| " + " | ".join(cells) + " |")
+    errs = error_items(r)
+    if errs:
+        lines += ["", "Errors: " + "; ".join(errs)]
+    return "\n".join(lines)
+
+
 def table(workload, results, servers, args):
     present = [s for s in servers if workload in results.get(s, {})]
     if not present:
         return None
+    if workload == "f":
+        return storage_table(results["kallemny"]["f"]) if "kallemny" in present else None
     refs = [s for s in REFERENCES if s in present] if "kallemny" in present else []
     kind = next((results[s][workload].get("kind") for s in present if results[s][workload].get("kind")), None)
     if workload == "d":
@@ -981,6 +1076,12 @@ def render(bench: Bench, meta: dict) -> str:
         notes.append("Listen backlog in effect (as the kernel reports it): "
                      + ", ".join(f"{SERVER_TITLES[s]} {b if b is not None else 'unknown'}" for s, b in bench.backlogs.items())
                      + ".")
+    if "f" in args.workloads and "f" in bench.results.get("kallemny", {}):
+        notes.append("(f): `bench/storage_bench.py`, run with the servers' Python, fills a fresh SQLite database "
+                     "in bulk and times the store's queries directly, without a server or a network in between"
+                     + (" (always the SQLite store, whatever `--kallemny-database-url` says)"
+                        if args.kallemny_database_url else "")
+                     + ". Kallemny only: the references have no store, so there are no ratios.")
     if "h" in args.workloads:
         notes.append("(h): two processes of the same server sharing one local redis-server (started with "
                      "`--save '' --appendonly no`, otherwise defaults, including the 32 MB pub/sub output-buffer "
@@ -1001,7 +1102,9 @@ def render(bench: Bench, meta: dict) -> str:
     problems = collect_problems(bench)
     out.append("## Errors")
     out.append("")
-    if not problems:
+    if not problems and all(w == "f" for w in args.workloads):
+        out.append("None.")
+    elif not problems:
         out.append("None: every acked message reached every member, no ack failed, every client connected.")
     else:
         for head, details in problems:
@@ -1040,7 +1143,7 @@ def parse_args(argv=None):
         epilog="Workloads: " + "; ".join(f"{k} = {v}" for k, v in WORKLOAD_TITLES.items()),
     )
     p.add_argument("--quick", action="store_true", help="smoke run: 3 s windows, 1,000 idle connections")
-    p.add_argument("--workloads", default=ALL_WORKLOADS, help="comma-separated subset of a,b,c,d,e,g,h (default: all)")
+    p.add_argument("--workloads", default=ALL_WORKLOADS, help="comma-separated subset of a,b,c,d,e,f,g,h (default: all)")
     p.add_argument("--servers", default=",".join(ALL_SERVERS), help="comma-separated subset of kallemny,bare,node")
     p.add_argument("--fail-on-errors", action="store_true", help="exit 1 when any workload reported errors")
     p.add_argument("--duration", type=float, default=None, help="measured window in seconds (default 15, quick 3)")
@@ -1059,7 +1162,7 @@ def parse_args(argv=None):
         ws = list(ws[0])  # --workloads abc
     bad = [w for w in ws if w not in ALL_WORKLOADS]
     if bad:
-        p.error(f"unknown workload(s) {', '.join(bad)}; choose from {', '.join(ALL_WORKLOADS)} (f is measured by the server's own tests)")
+        p.error(f"unknown workload(s) {', '.join(bad)}; choose from {', '.join(ALL_WORKLOADS)}")
     args.workloads = [w for w in ALL_WORKLOADS if w in ws]
     ss = [s.strip().lower() for s in args.servers.split(",") if s.strip()]
     bad = [s for s in ss if s not in ALL_SERVERS]
@@ -1085,7 +1188,8 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGHUP, _on_signal)
     raise_fd_limit()
 
-    ensure_node_modules()
+    if any(w != "f" for w in args.workloads):
+        ensure_node_modules()  # (f) runs no server and no load generator
     ensure_python_packages(args.python, need_redis="h" in args.workloads and "bare" in args.servers)
 
     bench = Bench(args)
@@ -1093,6 +1197,8 @@ def main(argv=None) -> int:
         if not python_has(args.python, ["kallemny_sio"]).get("kallemny_sio"):
             bench.skipped["kallemny"] = "the kallemny_sio package is not importable by this Python"
             say("Kallemny skipped: kallemny_sio is not importable (run inside the project's virtualenv)")
+    if "f" in args.workloads and "kallemny" not in args.servers:
+        say("workload f skipped: it measures Kallemny's store and needs kallemny among --servers")
     if "h" in args.workloads and not bench.redis_path:
         say("workload h skipped: redis-server not found (install the Debian package redis-server)")
     run_servers = [s for s in args.servers if s not in bench.skipped]
