@@ -15,7 +15,7 @@ times without ratios. Tables go to bench/results/latest.md and the raw figures
 to bench/results/latest.json.
 
 Exit status: 0 when the run completed, however slow the figures. With
---fail-on-errors: 1 when any workload reported errors (ack errors or
+--fail-on-errors: 1 when any Kallemny workload reported errors (ack errors or
 timeouts, lost or misrouted deliveries, connect failures, a server that did
 not start or died, a storage benchmark that failed). 2 for bad usage or
 missing tools, 130 when interrupted.
@@ -1145,7 +1145,7 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="smoke run: 3 s windows, 1,000 idle connections")
     p.add_argument("--workloads", default=ALL_WORKLOADS, help="comma-separated subset of a,b,c,d,e,f,g,h (default: all)")
     p.add_argument("--servers", default=",".join(ALL_SERVERS), help="comma-separated subset of kallemny,bare,node")
-    p.add_argument("--fail-on-errors", action="store_true", help="exit 1 when any workload reported errors")
+    p.add_argument("--fail-on-errors", action="store_true", help="exit 1 when any Kallemny workload reported errors (the references' are reported only)")
     p.add_argument("--duration", type=float, default=None, help="measured window in seconds (default 15, quick 3)")
     p.add_argument("--warmup", type=float, default=None, help="warm-up in seconds (default 2, quick 1)")
     p.add_argument("--d-levels", default=None, help="connection counts for (d) (default 1000,5000,10000; quick 1000)")
@@ -1251,7 +1251,9 @@ def main(argv=None) -> int:
     if problems:
         say("\nERRORS were reported:\n" + sanitize("\n".join(
             h + "".join(f"\n    {d}" for d in details) for h, details in problems), bench.tmp))
-        if args.fail_on_errors:
+        # The references' own losses are a finding (stock python-socketio drops
+        # deliveries when Redis cuts its subscriber), not a failure of this run.
+        if args.fail_on_errors and any(h.startswith("Kallemny") for h, _ in problems):
             return 1
     return 0
 
