@@ -7,6 +7,7 @@ import asyncio
 import errno
 import logging
 import sys
+from typing import NoReturn
 
 from .config import SettingsError, load_settings
 from .errors import Unavailable
@@ -23,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
+def _fail(message: str) -> NoReturn:
     print(f"kallemny-sio: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 

@@ -63,6 +63,19 @@ def mongo_server() -> Any:
     server.stop()
 
 
+@pytest.fixture
+def private_mongo(tmp_path: Path) -> Any:
+    """A MongoDB-compatible test server of the test's own, free to kill and restart."""
+    pytest.importorskip("secantus", reason="the MongoDB-compatible test server is not installed")
+    from tests.support.mongo_server import MongoTestServer
+
+    (tmp_path / "mongo").mkdir()
+    mongo = MongoTestServer(stand_in=True, storage_dir=tmp_path / "mongo")
+    mongo.start()
+    yield mongo
+    mongo.stop()
+
+
 @pytest.fixture(params=_backends())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database for one test, on each backend."""

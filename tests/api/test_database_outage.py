@@ -20,18 +20,6 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def private_mongo(tmp_path) -> Any:
-    pytest.importorskip("secantus", reason="the MongoDB-compatible test server is not installed")
-    from tests.support.mongo_server import MongoTestServer
-
-    (tmp_path / "mongo").mkdir()
-    mongo = MongoTestServer(stand_in=True, storage_dir=tmp_path / "mongo")
-    mongo.start()
-    yield mongo
-    mongo.stop()
-
-
-@pytest.fixture
 async def outage_server(private_mongo) -> AsyncIterator[RunningServer]:
     server = await RunningServer(make_settings(private_mongo.database_url("outage"))).start()
     yield server

@@ -31,20 +31,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def own_mongo(tmp_path: Any) -> Any:
-    pytest.importorskip("secantus", reason="the MongoDB-compatible test server is not installed")
-    from tests.support.mongo_server import MongoTestServer
-
-    (tmp_path / "mongo").mkdir()
-    mongo = MongoTestServer(stand_in=True, storage_dir=tmp_path / "mongo")
-    mongo.start()
-    yield mongo
-    mongo.stop()
-
-
-@pytest.fixture
-async def mongo_node(own_mongo: Any) -> AsyncIterator[RunningServer]:
-    server = await RunningServer(make_settings(own_mongo.database_url("fault"))).start()
+async def mongo_node(private_mongo: Any) -> AsyncIterator[RunningServer]:
+    server = await RunningServer(make_settings(private_mongo.database_url("fault"))).start()
     yield server
     await server.stop()
 
@@ -63,7 +51,7 @@ async def _until(predicate: Any, bound: float, what: str) -> float:
     return time.monotonic() - start
 
 
-async def test_kill_9_then_restart(own_mongo: Any, mongo_node: RunningServer) -> None:
+async def test_kill_9_then_restart(private_mongo: Any, mongo_node: RunningServer) -> None:
     async with aiohttp.ClientSession() as session:
         api = Api(mongo_node.url, session)
         alice, bob = await api.register(), await api.register()
@@ -77,7 +65,7 @@ async def test_kill_9_then_restart(own_mongo: Any, mongo_node: RunningServer) ->
             assert ack["ok"], ack
             acked.append(ack["message"]["id"])
 
-        await asyncio.to_thread(own_mongo.kill)
+        await asyncio.to_thread(private_mongo.kill)
         started = time.monotonic()
         await _until(lambda: _health_ok(session, mongo_node.url, 503), FAULT_BOUND_S, "/healthz 503")
         while True:
@@ -89,7 +77,7 @@ async def test_kill_9_then_restart(own_mongo: Any, mongo_node: RunningServer) ->
         assert "pymongo" not in str(ack).lower() and "Traceback" not in str(ack)
         assert sender.sio.connected and receiver.sio.connected, "the server dropped its clients"
 
-        await asyncio.to_thread(own_mongo.restart)
+        await asyncio.to_thread(private_mongo.restart)
         await _until(lambda: _health_ok(session, mongo_node.url, 200), RECOVERY_BOUND_S, "recovery")
         ack = await sender.call("SendMessage", {"roomId": room["id"], "content": "after", "clientMessageId": "a0"})
         assert ack["ok"], ack
