@@ -74,10 +74,6 @@ class Accounts:
             raise Unauthorized("missing or invalid access token")
         return Caller(users[0].id, users[0].username)
 
-    def verify_token(self, token: object) -> str | None:
-        """The user id in a valid token, without a database read (REST guard)."""
-        return self._tokens.verify(token)
-
     async def _session(self, user: UserRecord) -> dict[str, Any]:
         issued = self._tokens.issue(user.id, now_ms())
         online = await self._presence.online([user.id])

@@ -136,7 +136,7 @@ class ChatService:
         """
         await self._members_of(room_id, caller.user_id)
         room = await self._store.get_room(room_id)
-        if room is None or room.type != "group":
+        if room is not None and room.type != "group":
             raise Forbidden("roomId: a private room cannot be left")
         if self._typing.stop(room_id, caller.user_id):
             await self._emit_typing(room_id, caller, False)
@@ -153,11 +153,14 @@ class ChatService:
         message. A resend with the same ``clientMessageId`` returns the stored
         message and is not delivered again. Sending ends the sender's typing.
         """
-        members = await self._members_of(req.room_id, caller.user_id)
+        await self._members_of(req.room_id, caller.user_id)
         stored = await self._store.add_message(
             NewMessage(req.room_id, caller.user_id, caller.username, req.content, now_ms(), req.client_message_id)
         )
         view = message_view(stored.message)
+        # Recipients are read after the commit: whoever left while it was being
+        # stored must not receive it, whoever joined meanwhile must.
+        members = await self._store.member_ids(req.room_id)
         if stored.created:
             await self._delivery.emit("ReceiveMessage", view, members)
         if self._typing.stop(req.room_id, caller.user_id):
@@ -168,6 +171,8 @@ class ChatService:
         """A page of a room's history, oldest first.
 
         Raises:
+            NotFound: no such room.
+            Forbidden: not a member.
             Invalid: the cursor is not a message of this room.
         """
         await self._members_of(room_id, user_id)

@@ -89,6 +89,9 @@ class ChatNamespace(socketio.AsyncNamespace):
             raise Refused("unauthorized") from None
         except ChatError as exc:
             raise Refused(exc.code) from None
+        except Exception:  # anything but Refused would leave the client hanging
+            log.exception("authentication failed unexpectedly")
+            raise Refused("internal") from None
         self._callers[sid] = caller
         await self.enter_room(sid, user_channel(caller.user_id))
         try:

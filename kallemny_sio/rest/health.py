@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from ..errors import Unavailable
+from ..errors import ChatError
 from ..keys import BACKPLANE, STORE
 from .http import json_response
 
@@ -22,7 +22,7 @@ async def healthz(request: web.Request) -> web.Response:
             body["status"] = "degraded"
     try:
         await asyncio.wait_for(request.app[STORE].ping(), PING_TIMEOUT_S)
-    except (Unavailable, asyncio.TimeoutError):
+    except (ChatError, asyncio.TimeoutError):
         return json_response({"status": "unavailable", "database": "unreachable", **({"backplane": body["backplane"]} if "backplane" in body else {})}, status=503)
     return json_response(body)
 

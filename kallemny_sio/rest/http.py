@@ -91,10 +91,8 @@ async def body_limit_middleware(request: web.Request, handler: Handler) -> web.S
 async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every ``/api/chat/*`` request needs a valid bearer token."""
     if request.path.startswith(GUARDED_PREFIX) and request.method != "OPTIONS":
-        user_id = request.app[ACCOUNTS].verify_token(bearer_token(request.headers.get("Authorization")))
-        if user_id is None:
-            raise Unauthorized("missing or invalid access token")
-        request[CALLER_ID] = user_id
+        caller = await request.app[ACCOUNTS].authenticate(bearer_token(request.headers.get("Authorization")))
+        request[CALLER_ID] = caller.user_id
     return await handler(request)
 
 

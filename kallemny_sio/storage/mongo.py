@@ -742,11 +742,17 @@ class MongoStore(Store):
                 raise NotFound("room not found")
             async with self._room_slots.hold(room, ROOM_LOCK_WAIT_SECONDS) as slot:
                 doc, created = await self._insert_in_order(room, sender, message, slot)
-        # Also on a resend: if the first attempt died between its two writes, this
-        # one completes it (the update only ever moves the room forward).
-        await self._record_last_message(room, doc)
-        if created:
-            await self._advance_read_pointer(room, sender, doc, message.created_at)
+        # Also on a resend: if the first attempt died between its writes, this one
+        # completes it (the update only ever moves the room forward). Once the
+        # message itself is stored these follow-ups must not fail the send: an
+        # error ack would make the client resend, get created=False, and no
+        # member would ever receive the message live.
+        try:
+            await self._record_last_message(room, doc)
+            if created:
+                await self._advance_read_pointer(room, sender, doc, message.created_at)
+        except Unavailable:
+            log.warning("message %s stored; its room summary will be completed by the next send", doc["_id"])
         return StoredMessage(_message(doc), created=created)
 
     async def _insert_in_order(

@@ -113,6 +113,7 @@ class SQLiteStore(Store):
         self._executor: ThreadPoolExecutor | None = None
         self._pending: list[tuple[int, int, NewMessage, asyncio.Future[StoredMessage]]] = []
         self._flushing = False
+        self._flusher: asyncio.Task[None] | None = None
 
     # -- plumbing ----------------------------------------------------------
 
@@ -157,10 +158,11 @@ class SQLiteStore(Store):
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # also when COMMIT itself failed (disk full, I/O error)
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     def _connect(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -414,7 +416,7 @@ class SQLiteStore(Store):
         self._pending.append((room, sender, message, future))
         if not self._flushing:
             self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush_messages())
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_messages(), name="sqlite-group-commit")
         return await future
 
     async def _flush_messages(self) -> None:
@@ -439,6 +441,11 @@ class SQLiteStore(Store):
                         future.set_result(outcome)
         finally:
             self._flushing = False
+            if self._pending:  # cancelled (shutdown): nobody may wait forever for an ack
+                batch, self._pending = self._pending, []
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(Unavailable("database unavailable"))
 
     def _add_messages(self, batch: list[tuple[int, int, NewMessage]]) -> list[StoredMessage | Exception]:
         outcomes: list[StoredMessage | Exception] = []
