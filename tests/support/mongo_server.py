@@ -46,6 +46,8 @@ import pymongo
 import pytest
 from pymongo.errors import PyMongoError
 
+from tests.support.process import spawn_on_free_port
+
 ENV_URL = "KALLEMNY_TEST_MONGODB_URL"
 STAND_IN_LABEL = "mongo-compat"
 REAL_LABEL = "mongodb"
@@ -203,19 +205,7 @@ class MongoTestServer:
             return self
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="kallemny-mongo-compat-"))
-        first_start = self.port is None
-        for attempt in range(3):
-            if first_start:
-                self.port = free_port()
-            self._spawn()
-            try:
-                self._wait_until_ready()
-                return self
-            except RuntimeError:
-                exited = self._process is not None and self._process.poll() is not None
-                self._halt(signal.SIGKILL)
-                if not (first_start and exited) or attempt == 2:
-                    raise  # only a lost race for a fresh port is worth another try
+        spawn_on_free_port(self)
         return self
 
     def stop(self) -> None:

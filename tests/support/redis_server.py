@@ -31,6 +31,8 @@ from typing import Any, Iterator
 import pytest
 import redis
 
+from tests.support.process import spawn_on_free_port
+
 EXECUTABLE = "redis-server"
 DEBIAN_PATH = "/usr/bin/redis-server"
 START_TIMEOUT_SECONDS = 15.0
@@ -89,19 +91,7 @@ class RedisTestServer:
         """
         if self.running:
             return self
-        first_start = self.port is None
-        for attempt in range(3):
-            if first_start:
-                self.port = free_port()
-            self._spawn()
-            try:
-                self._wait_until_ready()
-                return self
-            except RuntimeError:
-                exited = self._process is not None and self._process.poll() is not None
-                self._halt(signal.SIGKILL)
-                if not (first_start and exited) or attempt == 2:
-                    raise  # only a lost race for a fresh port is worth another try
+        spawn_on_free_port(self)
         return self
 
     def stop(self) -> None:
