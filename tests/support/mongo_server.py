@@ -36,7 +36,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -46,7 +45,7 @@ import pymongo
 import pytest
 from pymongo.errors import PyMongoError
 
-from tests.support.process import spawn_on_free_port
+from tests.support.process import launch, spawn_on_free_port, wait_until_ready
 
 ENV_URL = "KALLEMNY_TEST_MONGODB_URL"
 STAND_IN_LABEL = "mongo-compat"
@@ -105,15 +104,6 @@ def _supports_flag(command: tuple[str, ...], flag: str) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return flag in result.stdout
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it if the test process dies."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class MongoTestServer:
@@ -262,23 +252,10 @@ class MongoTestServer:
         ]
         if _supports_flag(tuple(command), "--sync-on-commit"):
             args.append("--sync-on-commit")  # an acknowledged write survives kill -9
-        self._log = open(self._dir / "server.log", "ab")
-        self._process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
+        self._process, self._log = launch(args, self._dir / "server.log")
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"the {self._description()} exited at start-up:\n{self._log_tail()}")
-            if self._ping():
-                return
-            time.sleep(0.1)
-        raise RuntimeError(
-            f"the {self._description()} did not answer within {START_TIMEOUT_SECONDS:.0f} s:\n{self._log_tail()}"
-        )
+        wait_until_ready(self._process, self._ping, f"the {self._description()}", self._log_tail, START_TIMEOUT_SECONDS)
 
     def _ping(self) -> bool:
         client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(

@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any, Iterator
 import pytest
 import redis
 
-from tests.support.process import spawn_on_free_port
+from tests.support.process import launch, spawn_on_free_port, wait_until_ready
 
 EXECUTABLE = "redis-server"
 DEBIAN_PATH = "/usr/bin/redis-server"
@@ -52,15 +51,6 @@ def redis_executable() -> str:
     if found is None:
         pytest.fail("redis-server is not installed: apt-get install redis-server (scripts/test.sh does it)")
     return found
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it if the test process dies."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class RedisTestServer:
@@ -161,21 +151,11 @@ class RedisTestServer:
             "--daemonize", "no",
             "--dir", str(self._dir),
         ]
-        self._log = open(self._dir / "redis.log", "ab")
-        self._process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
+        self._process, self._log = launch(args, self._dir / "redis.log")
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"redis-server on port {self.port} exited at start-up:\n{self.log_tail()}")
-            if self.ping():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not answer within {START_TIMEOUT_SECONDS:.0f} s:\n{self.log_tail()}")
+        wait_until_ready(self._process, self.ping, f"redis-server on port {self.port}", self.log_tail,
+                         START_TIMEOUT_SECONDS, interval=0.05)
 
     def _halt(self, first_signal: signal.Signals) -> None:
         process, self._process = self._process, None
@@ -220,11 +200,7 @@ class RedisSentinelTestServer:
             f"port {self.port}\nbind 127.0.0.1\ndir {self._dir}\n"
             f"sentinel monitor {self.service} 127.0.0.1 {self.primary.port} 1\n"
         )
-        log = open(self._dir / "sentinel.log", "ab")
-        self._process = subprocess.Popen(
-            [redis_executable(), str(config), "--sentinel"], stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
+        self._process, log = launch([redis_executable(), str(config), "--sentinel"], self._dir / "sentinel.log")
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
