@@ -21,7 +21,7 @@ from .keys import ACCOUNTS, BACKPLANE, CHAT, SETTINGS, SIO, STORE
 from .rest import setup_routes
 from .rest.http import MIDDLEWARES
 from .storage import create_store
-from .websocket_compression import disable_websocket_compression
+from .websocket_transport import tune_websocket_transport
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ def create_app(settings: Settings) -> web.Application:
         engineio_logger=False,
     )
     sio.attach(app, socketio_path="socket.io")
-    if not settings.websocket_compression:
-        disable_websocket_compression(sio.eio)
+    tune_websocket_transport(sio.eio, compression=settings.websocket_compression, fast_lane=settings.websocket_fast_lane)
     passwords = Passwords()
     presence = backplane.presence
     accounts = Accounts(store, passwords, Tokens(settings.jwt_secret, settings.jwt_issuer, settings.jwt_expires_minutes), presence)

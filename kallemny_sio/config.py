@@ -43,6 +43,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     max_socket_payload_bytes: int = 256 * 1024
     websocket_compression: bool = False
+    websocket_fast_lane: bool = True
     sqlite_synchronous: str = "FULL"
     listen_backlog: int = 1024
 
@@ -203,6 +204,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         presence_heartbeat_seconds=_float("PRESENCE_HEARTBEAT_SECONDS", env.get("PRESENCE_HEARTBEAT_SECONDS", "10")),
         presence_node_ttl_seconds=_float("PRESENCE_NODE_TTL_SECONDS", env.get("PRESENCE_NODE_TTL_SECONDS", "30")),
         websocket_compression=env.get("WEBSOCKET_COMPRESSION", "").lower() in ("1", "true", "yes", "on"),
+        websocket_fast_lane=env.get("WEBSOCKET_FAST_LANE", "1").lower() not in ("0", "false", "no", "off"),
         sqlite_synchronous=_choice("SQLITE_SYNCHRONOUS", env.get("SQLITE_SYNCHRONOUS", "FULL"), ("FULL", "NORMAL")),
     )
     values.update(given)

@@ -1,0 +1,357 @@
+"""Engine.IO's WebSocket transport on aiohttp, tuned: the one module that reaches into internals.
+
+python-engineio runs every WebSocket connection with a writer task fed by an
+``asyncio.Queue``, a task plus ``wait_for`` per incoming frame and a sleeping
+task per connection for the next ping; each outgoing packet becomes its own
+``transport.write``. Under chat load those costs dominate the server. This
+module changes, for one engineio server instance:
+
+- **compression**: aiohttp accepts permessage-deflate whenever a client offers
+  it (browsers always do), which costs about 4x the memory and much CPU for
+  chat-sized frames. Declined unless the ``WEBSOCKET_COMPRESSION`` setting
+  turns it on.
+- **direct writes** (the "fast lane"): a packet for a WebSocket connection is
+  framed once (the frame is cached on the packet, so a room emit frames it once
+  for all recipients) and appended to the connection's pending frames; the
+  frames pending for one connection are joined into one ``transport.write``
+  at the end of the loop turn. No writer task, no queue.
+- **read loop**: ``WebSocketResponse.receive(timeout)`` directly, without a
+  task and ``wait_for`` per frame; an undecodable frame closes the connection
+  with one log line instead of a traceback.
+- **pings**: a timer handle per connection instead of a task sleeping for the
+  ping interval.
+
+Fallbacks to the stock path: compression negotiated (aiohttp must frame and
+compress), or the structure below not as written for (checked once, logged).
+A slow consumer (the transport's buffer above its high-water mark) gets its
+frames through aiohttp's own flow control: they wait in the connection's
+backlog while a task awaits the transport draining; a client that lets more
+than ``SLOW_CONSUMER_LIMIT`` bytes pile up is disconnected (it reconnects and
+pages history; nothing acknowledged is lost, and no frame is silently skipped).
+
+Written for python-engineio 4.12-4.15 and aiohttp 3.10-3.14 (``setup.cfg`` pins
+them); ``tests/events/test_websocket_transport.py`` fails when an upgrade
+breaks an assumption, so the fast lane never silently turns itself off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from importlib.metadata import version
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_ENGINEIO = ((4, 12), (4, 15))
+SUPPORTED_AIOHTTP = ((3, 10), (3, 14))
+SLOW_CONSUMER_LIMIT = 8 * 1024 * 1024
+
+_OP_TEXT, _OP_BINARY = 0x1, 0x2
+_HEADER_16 = struct.Struct("!BBH").pack
+_HEADER_64 = struct.Struct("!BBQ").pack
+
+
+def _minor(dist: str) -> tuple[int, int]:
+    major, minor = version(dist).split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+def fast_lane_unavailable() -> str | None:
+    """Why the fast lane cannot run with the installed libraries, or ``None``."""
+    try:
+        from aiohttp import web_ws
+        from aiohttp.base_protocol import BaseProtocol
+        from engineio import async_socket, packet
+        from engineio.async_drivers import aiohttp as driver
+    except ImportError as exc:  # pragma: no cover - a library reorganised
+        return f"import failed: {exc}"
+    for dist, (low, high) in (("python-engineio", SUPPORTED_ENGINEIO), ("aiohttp", SUPPORTED_AIOHTTP)):
+        found = _minor(dist)
+        if not low <= found <= high:
+            return f"{dist} {version(dist)} is outside the versions this module was written for"
+    checks = {
+        "engineio aiohttp driver WebSocket": hasattr(driver, "WebSocket") and hasattr(driver, "_async"),
+        "AsyncSocket._websocket_handler/_send_ping/check_ping_timeout": all(
+            hasattr(async_socket.AsyncSocket, name)
+            for name in ("_websocket_handler", "_send_ping", "check_ping_timeout", "receive", "close")),
+        "engineio Packet(encoded_packet=...)/encode": hasattr(packet.Packet, "encode") and hasattr(packet.Packet, "decode"),
+        "aiohttp WebSocketResponse._writer/_req": all(
+            name in getattr(web_ws.WebSocketResponse, "__slots__", ()) or hasattr(web_ws.WebSocketResponse, name)
+            for name in ("_writer", "_req")),
+        "aiohttp BaseProtocol._drain_helper": hasattr(BaseProtocol, "_drain_helper"),
+    }
+    broken = [name for name, ok in checks.items() if not ok]
+    return f"not as expected: {', '.join(broken)}" if broken else None
+
+
+def _frame(pkt: Any) -> bytes:
+    """The WebSocket frame (server to client: unmasked, final) for an engineio packet, built once."""
+    frame = getattr(pkt, "kallemny_frame", None)
+    if frame is None:
+        data = pkt.encode()
+        if isinstance(data, str):
+            payload, first = data.encode("utf-8"), 0x80 | _OP_TEXT
+        else:
+            payload, first = bytes(data), 0x80 | _OP_BINARY
+        n = len(payload)
+        if n < 126:
+            frame = bytes((first, n)) + payload
+        elif n < 65536:
+            frame = _HEADER_16(first, 126, n) + payload
+        else:
+            frame = _HEADER_64(first, 127, n) + payload
+        pkt.kallemny_frame = frame
+    return frame
+
+
+class FastLane:
+    """Sends and receives for one engineio socket over one uncompressed WebSocket."""
+
+    __slots__ = ("socket", "ws", "transport", "protocol", "loop", "pending", "scheduled",
+                 "backlog", "backlog_bytes", "drain_task", "dead")
+
+    def __init__(self, socket: Any, ws: Any) -> None:
+        self.socket = socket
+        self.ws = ws
+        writer = ws._writer
+        self.transport = writer.transport
+        self.protocol = writer.protocol
+        self.loop = asyncio.get_running_loop()
+        self.pending: list[bytes] = []
+        self.scheduled = False
+        self.backlog: list[bytes] = []
+        self.backlog_bytes = 0
+        self.drain_task: asyncio.Task[None] | None = None
+        self.dead = False
+
+    # -- sending ----------------------------------------------------------
+
+    async def send(self, pkt: Any) -> None:
+        """Replaces ``AsyncSocket.send`` for this socket: same checks, no queue."""
+        socket = self.socket
+        if socket.closed:
+            from engineio.exceptions import SocketIsClosedError
+            raise SocketIsClosedError()
+        last_ping = socket.last_ping
+        if last_ping and time.time() - last_ping > socket.server.ping_timeout:
+            await socket.check_ping_timeout()  # closes the socket, as the stock send does
+            return
+        self.push(_frame(pkt))
+
+    def push(self, frame: bytes) -> None:
+        if self.dead:
+            return
+        self.pending.append(frame)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the frames pending for this connection in one write."""
+        self.scheduled = False
+        frames = self.pending
+        if not frames or self.dead:
+            return
+        self.pending = []
+        if self.drain_task is not None:
+            self._to_backlog(frames)
+            return
+        if self.ws.closed or self.transport.is_closing():
+            self.dead = True
+            return
+        self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        if self.protocol.writing_paused:
+            # A slow consumer: from now on frames wait for aiohttp's flow control.
+            self.drain_task = self.loop.create_task(self._drain())
+
+    def _to_backlog(self, frames: list[bytes]) -> None:
+        self.backlog.extend(frames)
+        self.backlog_bytes += sum(map(len, frames))
+        if self.backlog_bytes > SLOW_CONSUMER_LIMIT:
+            log.warning("closing connection %s: %d bytes waiting for a client that does not read",
+                        self.socket.sid, self.backlog_bytes)
+            self.dead = True
+            self.backlog.clear()
+            self.transport.close()
+
+    async def _drain(self) -> None:
+        try:
+            while not self.dead:
+                if self.protocol.writing_paused:
+                    await self.protocol._drain_helper()
+                if not self.backlog or self.dead or self.transport.is_closing():
+                    break
+                frames, self.backlog, self.backlog_bytes = self.backlog, [], 0
+                self.transport.write(b"".join(frames))
+        except (ConnectionError, asyncio.CancelledError):
+            self.dead = True
+        finally:
+            self.drain_task = None
+            if self.pending and not self.scheduled and not self.dead:
+                self.scheduled = True
+                self.loop.call_soon(self.flush)
+
+    def ping_due(self) -> None:
+        socket = self.socket
+        if not socket.closing and not socket.closed:
+            from engineio import packet
+            socket.last_ping = time.time()
+            self.push(_frame(packet.Packet(packet.PING)))
+
+    # -- receiving --------------------------------------------------------
+
+    async def run(self) -> None:
+        """Replaces ``AsyncSocket._websocket_handler`` (after the upgrade handshake)."""
+        from engineio import exceptions, packet
+
+        socket, server, ws = self.socket, self.socket.server, self.ws
+        socket.kallemny_lane = self
+        socket.send = self.send  # shadows the class's method for this socket only
+        # Packets queued before the WebSocket existed (the OPEN packet, or what
+        # arrived during an upgrade) go first, in order.
+        while not socket.queue.empty():
+            queued = socket.queue.get_nowait()
+            socket.queue.task_done()
+            if queued is not None:
+                self.push(_frame(queued))
+        timeout = server.ping_interval + server.ping_timeout
+        limit = server.max_http_buffer_size
+        handlers = server.handlers
+        while True:
+            try:
+                msg = await ws.receive(timeout)
+            except Exception:  # timeout, connection reset: the client is gone
+                break
+            data = msg.data
+            if not isinstance(data, (str, bytes)):
+                break  # CLOSE, CLOSING, CLOSED, ERROR
+            if len(data) > limit:
+                break
+            try:
+                pkt = packet.Packet(encoded_packet=data)
+            except Exception:
+                log.info("closing connection %s: undecodable Engine.IO packet", socket.sid)
+                break
+            try:
+                if pkt.packet_type == packet.MESSAGE and "message" in handlers:
+                    await handlers["message"](socket.sid, pkt.data)
+                else:
+                    await socket.receive(pkt)
+            except exceptions.UnknownPacketError:
+                pass
+            except exceptions.SocketIsClosedError:
+                break
+            except Exception:
+                log.exception("error handling a packet from %s", socket.sid)
+        self.flush()
+        drain = self.drain_task
+        if drain is not None and not self.dead:
+            try:
+                await asyncio.wait_for(asyncio.shield(drain), server.ping_timeout)
+            except Exception:
+                pass
+        self.dead = True
+        await ws.close()
+        await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+async def _upgrade_handshake(socket: Any, ws: Any) -> bool:
+    """The polling-to-WebSocket probe, as engineio's handler does it; True when upgraded."""
+    from engineio import packet
+
+    async def wait() -> Any:
+        data = await ws.wait()
+        if data and len(data) > socket.server.max_http_buffer_size:
+            raise ValueError("packet is too large")
+        return data
+
+    socket.upgrading = True
+    try:
+        probe = packet.Packet(encoded_packet=await wait())
+        if probe.packet_type != packet.PING or probe.data != "probe":
+            return False
+        await ws.send(packet.Packet(packet.PONG, data="probe").encode())
+        await socket.queue.put(packet.Packet(packet.NOOP))  # ends the pending poll
+        upgrade = packet.Packet(encoded_packet=await wait())
+        if upgrade.packet_type != packet.UPGRADE:
+            return False
+        socket.upgraded = True
+        return True
+    except Exception:
+        return False
+    finally:
+        socket.upgrading = False
+
+
+def tune_websocket_transport(eio_server: Any, *, compression: bool = False, fast_lane: bool = True) -> bool:
+    """Apply this module to ``eio_server``; ``True`` when the fast lane is on.
+
+    With the fast lane unavailable, only the compression choice is applied (it
+    needs the driver's ``WebSocket`` class alone) and the reason is logged.
+    """
+    try:
+        from aiohttp.web import WebSocketResponse
+        from engineio.async_drivers.aiohttp import WebSocket
+        from engineio.async_socket import AsyncSocket
+    except ImportError:  # pragma: no cover - engineio reorganised
+        log.warning("WebSocket transport left stock: engineio's aiohttp driver moved")
+        return False
+    drivers = getattr(eio_server, "_async", None)
+    if not isinstance(drivers, dict) or drivers.get("websocket") is not WebSocket:
+        log.warning("WebSocket transport left stock: engineio's driver table is not as expected")
+        return False
+    why_not = fast_lane_unavailable() if fast_lane else "turned off"
+    if fast_lane and why_not:
+        log.warning("WebSocket fast lane off, stock engineio transport in use: %s", why_not)
+    use_lane = why_not is None
+
+    class TunedWebSocket(WebSocket):  # type: ignore[misc, valid-type]
+        async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+            request = environ["aiohttp.request"]
+            self._sock = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=compression)
+            await self._sock.prepare(request)
+            self.environ = environ
+            socket = getattr(self.handler, "__self__", None)
+            if not (use_lane and isinstance(socket, AsyncSocket) and not self._sock.compress
+                    and not self._sock._writer.use_mask):
+                await self.handler(self)  # stock path
+                return self._sock
+            if socket.connected:
+                if not await _upgrade_handshake(socket, self):
+                    return self._sock
+            else:
+                socket.connected = True
+                socket.upgraded = True
+            await FastLane(socket, self._sock).run()
+            return self._sock
+
+    # A copy for this server only: the driver's table is shared by every server.
+    eio_server._async = {**drivers, "websocket": TunedWebSocket}
+    if use_lane:
+        _use_ping_timers(eio_server, AsyncSocket)
+    return use_lane
+
+
+def _use_ping_timers(eio_server: Any, socket_class: Any) -> None:
+    """Ping through a timer handle instead of a task that sleeps for the interval."""
+    stock_start = eio_server.start_background_task
+    send_ping = socket_class._send_ping
+
+    def ping_due(socket: Any) -> None:
+        lane = getattr(socket, "kallemny_lane", None)
+        if lane is not None:
+            lane.ping_due()
+        elif not socket.closing and not socket.closed:
+            from engineio import packet
+            socket.last_ping = time.time()
+            socket.queue.put_nowait(packet.Packet(packet.PING))  # what ``send`` does on an unbounded queue
+
+    def start_background_task(target: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(target, "__func__", None) is send_ping and not args and not kwargs:
+            return asyncio.get_running_loop().call_later(eio_server.ping_interval, ping_due, target.__self__)
+        return stock_start(target, *args, **kwargs)
+
+    eio_server.start_background_task = start_background_task
