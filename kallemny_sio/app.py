@@ -20,6 +20,7 @@ from .handlers.delivery import SocketIODelivery
 from .keys import ACCOUNTS, BACKPLANE, CHAT, SETTINGS, SIO, STORE
 from .rest import setup_routes
 from .rest.http import MIDDLEWARES
+from .socketio_packet import JsonPacket
 from .storage import create_store
 from .websocket_transport import tune_websocket_transport
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> web.Application:
         cors_allowed_origins=list(settings.cors_origins) if settings.cors_origins != "*" else "*",
         max_http_buffer_size=settings.max_socket_payload_bytes,
         json=jsonshim,
+        serializer=JsonPacket,
         logger=False,
         engineio_logger=False,
     )
@@ -51,7 +53,10 @@ def create_app(settings: Settings) -> web.Application:
     passwords = Passwords()
     presence = backplane.presence
     accounts = Accounts(store, passwords, Tokens(settings.jwt_secret, settings.jwt_issuer, settings.jwt_expires_minutes), presence)
-    chat = ChatService(store, SocketIODelivery(sio), presence, settings.typing_ttl_seconds)
+    # One node: every membership change passes through this process, so the
+    # room-members cache stays exact; with Redis, other nodes change them too.
+    chat = ChatService(store, SocketIODelivery(sio), presence, settings.typing_ttl_seconds,
+                       cache_membership=not settings.redis_url)
     sio.register_namespace(ChatNamespace(accounts, chat))
     app[STORE], app[ACCOUNTS], app[CHAT], app[SIO], app[BACKPLANE] = store, accounts, chat, sio, backplane
     setup_routes(app)

@@ -15,9 +15,10 @@ module changes, for one engineio server instance:
   for all recipients) and appended to the connection's pending frames; the
   frames pending for one connection are joined into one ``transport.write``
   at the end of the loop turn. No writer task, no queue.
-- **read loop**: ``WebSocketResponse.receive(timeout)`` directly, without a
-  task and ``wait_for`` per frame; an undecodable frame closes the connection
-  with one log line instead of a traceback.
+- **read loop**: ``WebSocketResponse.receive()`` directly, without a task,
+  ``wait_for`` or timeout per frame; a client that leaves a ping unanswered
+  for the ping timeout is dropped by a timer instead. An undecodable frame
+  closes the connection with one log line instead of a traceback.
 - **pings**: a timer handle per connection instead of a task sleeping for the
   ping interval.
 
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 SUPPORTED_ENGINEIO = ((4, 12), (4, 15))
 SUPPORTED_AIOHTTP = ((3, 10), (3, 14))
 SLOW_CONSUMER_LIMIT = 8 * 1024 * 1024
+PONG_GRACE = 1.0
 
 _OP_TEXT, _OP_BINARY = 0x1, 0x2
 _HEADER_16 = struct.Struct("!BBH").pack
@@ -198,8 +200,18 @@ class FastLane:
         socket = self.socket
         if not socket.closing and not socket.closed:
             from engineio import packet
-            socket.last_ping = time.time()
+            socket.last_ping = sent = time.time()
             self.push(_frame(packet.Packet(packet.PING)))
+            self.loop.call_later(socket.server.ping_timeout + PONG_GRACE, self._pong_overdue, sent)
+
+    def _pong_overdue(self, sent: float) -> None:
+        # The read loop waits without a timeout; a client that has not answered
+        # this ping is gone: dropping the transport ends the loop (the stock
+        # loop's per-frame timeout of ping interval + ping timeout did this).
+        if self.socket.last_ping == sent and not self.dead:
+            log.info("closing connection %s: no pong within the ping timeout", self.socket.sid)
+            self.dead = True
+            self.transport.close()
 
     # -- receiving --------------------------------------------------------
 
@@ -217,13 +229,13 @@ class FastLane:
             socket.queue.task_done()
             if queued is not None:
                 self.push(_frame(queued))
-        timeout = server.ping_interval + server.ping_timeout
+        socket.queue = _LaneQueue(self)  # the asyncio.Queue (four deques, ~3 KB) is not needed any more
         limit = server.max_http_buffer_size
         handlers = server.handlers
         while True:
             try:
-                msg = await ws.receive(timeout)
-            except Exception:  # timeout, connection reset: the client is gone
+                msg = await ws.receive()  # no timeout: see ``_pong_overdue``
+            except BaseException:  # reset, or cancelled: clean up as the stock loop does
                 break
             data = msg.data
             if not isinstance(data, (str, bytes)):
@@ -256,6 +268,40 @@ class FastLane:
         self.dead = True
         await ws.close()
         await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+class _LaneQueue:
+    """Stands in for a lane socket's ``asyncio.Queue``: what engineio puts goes out through the lane."""
+
+    __slots__ = ("lane",)
+
+    def __init__(self, lane: FastLane) -> None:
+        self.lane = lane
+
+    def put_nowait(self, pkt: Any) -> None:
+        if pkt is not None:
+            self.lane.push(_frame(pkt))
+
+    async def put(self, pkt: Any) -> None:
+        self.put_nowait(pkt)
+
+    def empty(self) -> bool:
+        return True
+
+    def qsize(self) -> int:
+        return 0
+
+    def get_nowait(self) -> Any:
+        raise asyncio.QueueEmpty
+
+    async def get(self) -> Any:
+        raise asyncio.QueueEmpty
+
+    def task_done(self) -> None:
+        pass
+
+    async def join(self) -> None:
+        return None
 
 
 async def _upgrade_handshake(socket: Any, ws: Any) -> bool:

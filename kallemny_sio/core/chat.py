@@ -17,6 +17,7 @@ from ..storage.base import NewMessage, RoomSummary, Store
 from ..views import message_view, read_view, room_view, user_view
 from .accounts import Caller
 from .delivery import Delivery
+from .membership import Membership
 from .presence import Presence
 from .typing_state import TypingTracker
 
@@ -26,8 +27,10 @@ log = logging.getLogger(__name__)
 class ChatService:
     """One node's chat logic over a store, a delivery and a presence."""
 
-    def __init__(self, store: Store, delivery: Delivery, presence: Presence, typing_ttl_seconds: float) -> None:
+    def __init__(self, store: Store, delivery: Delivery, presence: Presence, typing_ttl_seconds: float,
+                 cache_membership: bool = False) -> None:
         self._store = store
+        self._members = Membership(store, cached=cache_membership)
         self._delivery = delivery
         self._presence = presence
         self._typing = TypingTracker(typing_ttl_seconds, self._typing_expired)
@@ -43,14 +46,14 @@ class ChatService:
 
     # -- membership, the one rule -----------------------------------------
 
-    async def _members_of(self, room_id: str, user_id: str) -> list[str]:
+    async def _members_of(self, room_id: str, user_id: str) -> tuple[str, ...]:
         """The room's members, provided ``user_id`` is one.
 
         Raises:
             NotFound: no such room.
             Forbidden: the room exists and the user is not a member.
         """
-        members = await self._store.member_ids(room_id)
+        members = await self._members.members(room_id)
         if user_id in members:
             return members
         if await self._store.get_room(room_id) is None:
@@ -99,6 +102,8 @@ class ChatService:
             members = list(dict.fromkeys([user_id, *requested]))
             room = await self._store.create_group_room(user_id, req.name or "", req.is_public, members, now)
             created = True
+        if created:
+            self._members.forget(room.id)
         view = await self.room(user_id, room.id)
         if created:
             await self._delivery.emit("RoomCreated", view, [m["id"] for m in view["members"]])
@@ -117,7 +122,9 @@ class ChatService:
         if not await self._store.is_member(room_id, caller.user_id):
             if room.type != "group" or not room.is_public:
                 raise Forbidden("roomId: this room is not public")
-            if await self._store.add_member(room_id, caller.user_id, now_ms()):
+            async with self._members.changing(room_id):
+                added = await self._store.add_member(room_id, caller.user_id, now_ms())
+            if added:
                 await self._announce_join(room_id, caller.user_id)
         return await self.room(caller.user_id, room_id)
 
@@ -125,7 +132,7 @@ class ChatService:
         users = await self._store.get_users([user_id])
         online = await self._presence.online([user_id])
         payload = {"roomId": room_id, "user": user_view(users[0], user_id in online)}
-        await self._delivery.emit("UserJoinedRoom", payload, await self._store.member_ids(room_id))
+        await self._delivery.emit("UserJoinedRoom", payload, await self._members.members(room_id))
 
     async def leave_room(self, caller: Caller, room_id: str) -> None:
         """Leave a group; the remaining members get ``UserLeftRoom``.
@@ -140,8 +147,10 @@ class ChatService:
             raise Forbidden("roomId: a private room cannot be left")
         if self._typing.stop(room_id, caller.user_id):
             await self._emit_typing(room_id, caller, False)
-        if await self._store.remove_member(room_id, caller.user_id):
-            remaining = await self._store.member_ids(room_id)
+        async with self._members.changing(room_id):
+            removed = await self._store.remove_member(room_id, caller.user_id)
+        if removed:
+            remaining = await self._members.members(room_id)
             await self._delivery.emit("UserLeftRoom", {"roomId": room_id, "userId": caller.user_id}, remaining)
 
     # -- messages --------------------------------------------------------------
@@ -160,7 +169,7 @@ class ChatService:
         view = message_view(stored.message)
         # Recipients are read after the commit: whoever left while it was being
         # stored must not receive it, whoever joined meanwhile must.
-        members = await self._store.member_ids(req.room_id)
+        members = await self._members.members(req.room_id)
         if stored.created:
             await self._delivery.emit("ReceiveMessage", view, members)
         if self._typing.stop(req.room_id, caller.user_id):
@@ -210,7 +219,7 @@ class ChatService:
 
     async def _emit_typing(self, room_id: str, caller: Caller, is_typing: bool, members: Iterable[str] | None = None) -> None:
         if members is None:
-            members = await self._store.member_ids(room_id)
+            members = await self._members.members(room_id)
         payload = {"roomId": room_id, "userId": caller.user_id, "username": caller.username, "isTyping": is_typing}
         await self._delivery.emit("UserTyping", payload, [m for m in members if m != caller.user_id])
 

@@ -1,0 +1,75 @@
+"""Room members, read through a cache that membership changes keep exact.
+
+Every message needs its room's members twice (the sender must be one; the
+recipients are read after the commit). On a single node every membership
+change goes through :class:`~kallemny_sio.core.chat.ChatService` in this
+process, so a cache invalidated by those changes answers exactly what the
+store would:
+
+- a room whose membership is being changed is read from the store until the
+  change has committed (readers see the store's before or after, never a
+  stale copy after the commit);
+- a read that overlapped any change is not kept (its answer may predate it);
+- empty answers are not kept (a room that does not exist yet may be created).
+
+With several nodes another node may change membership, so the cache is off
+and every read goes to the store (the backplane decides: see ``app.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import AsyncIterator
+
+from ..storage.base import Store
+
+MAX_ROOMS = 10_000
+
+
+class Membership:
+    """``members(room_id)`` from the store, cached when ``cached`` is true."""
+
+    def __init__(self, store: Store, cached: bool) -> None:
+        self._store = store
+        self._cached = cached
+        self._rooms: dict[str, tuple[str, ...]] = {}
+        self._changing: dict[str, int] = {}
+        self._generation = 0
+
+    async def members(self, room_id: str) -> tuple[str, ...]:
+        """The ids of the room's members (empty for an unknown room)."""
+        if not self._cached or room_id in self._changing:
+            return tuple(await self._store.member_ids(room_id))
+        found = self._rooms.get(room_id)
+        if found is not None:
+            return found
+        generation = self._generation
+        members = tuple(await self._store.member_ids(room_id))
+        if members and generation == self._generation:
+            if len(self._rooms) >= MAX_ROOMS:
+                del self._rooms[next(iter(self._rooms))]  # the oldest entry
+            self._rooms[room_id] = members
+        return members
+
+    @contextlib.asynccontextmanager
+    async def changing(self, room_id: str) -> AsyncIterator[None]:
+        """Wrap a store write that may change ``room_id``'s members."""
+        self._changing[room_id] = self._changing.get(room_id, 0) + 1
+        self._forget(room_id)
+        try:
+            yield
+        finally:
+            left = self._changing[room_id] - 1
+            if left:
+                self._changing[room_id] = left
+            else:
+                del self._changing[room_id]
+            self._forget(room_id)
+
+    def forget(self, room_id: str) -> None:
+        """Drop what is known of a room (after a write that created it)."""
+        self._forget(room_id)
+
+    def _forget(self, room_id: str) -> None:
+        self._generation += 1
+        self._rooms.pop(room_id, None)
