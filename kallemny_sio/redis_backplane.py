@@ -40,6 +40,7 @@ import uuid
 from typing import Any, AsyncIterator
 from urllib.parse import urlparse
 
+import orjson
 import socketio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -118,6 +119,8 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
         self._subscriber: Any = None
         self._pubsub: Any = None
         self._linked: asyncio.Event | None = None
+        self._outbox: list[tuple[dict[str, Any], int, asyncio.Future[None]]] = []
+        self._publisher: asyncio.Task[None] | None = None
 
     # -- clients ----------------------------------------------------------------
 
@@ -164,6 +167,10 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
         await self._close_subscriber()
+        publisher = self._publisher
+        if publisher is not None:
+            publisher.cancel()
+            await asyncio.gather(publisher, return_exceptions=True)
         if self.redis is not None:
             await self.redis.aclose()
             self.redis = None
@@ -234,22 +241,50 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
         No retry: a PUBLISH whose answer was lost may have gone out, and sending it
         again would deliver twice. What a failed publish may have lost is recovered
         by the Resync that ends the interruption.
+
+        The publishes made while one is on its way to Redis go out together
+        in the next, as one Redis message holding a JSON array of them (one
+        round trip, and one message for every subscriber to parse instead of
+        many); each caller returns once its own has been answered. Every node
+        reads both forms (see ``_messages``), so python-socketio emitters that
+        publish single messages on the channel still work.
         """
         if self.redis is None:
             return
-        began = now_ms()
-        try:
-            await self.redis.publish(self.channel, self.json.dumps(data))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if self._publish_failed_at is None:
-                self._publish_failed_at = began
-            self._interrupted(f"publish failed: {_describe(exc)}", began)
-            # Re-subscribe as well, so that the interruption ends with a Resync once Redis is whole.
-            self._resubscribe_reason = self._resubscribe_reason or "a publish failed"
+        done = asyncio.get_running_loop().create_future()
+        self._outbox.append((data, now_ms(), done))
+        if self._publisher is None:
+            self._publisher = asyncio.create_task(self._publish_outbox(), name="redis-publish")
+        await done
 
-    async def _listen(self) -> AsyncIterator[bytes]:
+    async def _publish_outbox(self) -> None:
+        batch: list[tuple[dict[str, Any], int, asyncio.Future[None]]] = []
+        try:
+            while self._outbox and self.redis is not None:
+                batch, self._outbox = self._outbox, []
+                try:
+                    await self.redis.publish(self.channel, orjson.dumps([data for data, _, _ in batch]))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    began = batch[0][1]
+                    if self._publish_failed_at is None:
+                        self._publish_failed_at = began
+                    self._interrupted(f"publish failed: {_describe(exc)}", began)
+                    # Re-subscribe as well, so that the interruption ends with a Resync once Redis is whole.
+                    self._resubscribe_reason = self._resubscribe_reason or "a publish failed"
+                finally:
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._publisher = None
+            left, self._outbox = self._outbox, []
+            for _, _, done in left:  # closing: nobody waits forever
+                if not done.done():
+                    done.set_result(None)
+
+    async def _listen(self) -> AsyncIterator[Any]:
         """Yield messages from the channel forever, re-subscribing after any interruption."""
         delay = RETRY_FIRST_SECONDS
         while True:
@@ -288,7 +323,7 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
         pubsub.connection.register_connect_callback(self._subscriber_reconnected)
         return pubsub
 
-    async def _messages(self, pubsub: Any) -> AsyncIterator[bytes]:
+    async def _messages(self, pubsub: Any) -> AsyncIterator[Any]:
         """The channel's messages; raises :class:`LinkInterrupted` when the link can't be trusted."""
         channel = self.channel.encode()
         loop = asyncio.get_running_loop()
@@ -308,7 +343,18 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
                 continue
             last_heard, ping_sent, self._heard_at = loop.time(), None, now_ms()
             if message["type"] == "message" and message["channel"] == channel:
-                yield message["data"]
+                data = message["data"]
+                if data[:1] == b"[":  # a batch from a Kallemny node (see ``_publish``)
+                    try:
+                        batch = orjson.loads(data)
+                    except orjson.JSONDecodeError:
+                        log.warning("ignoring an undecodable message on the Redis channel")
+                        continue
+                    for item in batch:
+                        if isinstance(item, dict):
+                            yield item
+                else:
+                    yield data  # one message (python-socketio's own format)
 
     async def _close_subscriber(self) -> None:
         pubsub, self._pubsub = self._pubsub, None

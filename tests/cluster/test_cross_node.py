@@ -191,3 +191,23 @@ async def test_nodes_find_redis_through_sentinel(cluster: Cluster) -> None:
     finally:
         cluster.stop_all()
         sentinel.close()
+
+
+async def test_an_emit_published_by_a_plain_python_socketio_emitter_reaches_the_user(cluster: Cluster) -> None:
+    """Nodes publish batches (a JSON array per Redis message) but still read python-socketio's single messages."""
+    import socketio
+
+    from tests.cluster.conftest import CHANNEL
+
+    a, b = await cluster.start(2)
+    bob = await cluster.register(b, "bob")
+    bob_b = await cluster.connect(b, bob)
+    emitter = socketio.AsyncRedisManager(cluster.redis.url, channel=CHANNEL, write_only=True)
+    try:
+        payload = {"id": "external-1", "content": "from a worker"}
+        await emitter.emit("ReceiveMessage", payload, namespace="/chat", room=f"user:{bob.id}")
+        got = await bob_b.wait_for("ReceiveMessage", lambda d: d.get("id") == "external-1")
+        assert got == payload
+    finally:
+        if emitter.redis is not None:
+            await emitter.redis.aclose()
