@@ -38,6 +38,7 @@ breaks an assumption, so the fast lane never silently turns itself off.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import struct
 import time
@@ -65,6 +66,7 @@ def fast_lane_unavailable() -> str | None:
     """Why the fast lane cannot run with the installed libraries, or ``None``."""
     try:
         from aiohttp import web_ws
+        from aiohttp._websocket.writer import WebSocketWriter
         from aiohttp.base_protocol import BaseProtocol
         from engineio import async_socket, packet
         from engineio.async_drivers import aiohttp as driver
@@ -80,13 +82,26 @@ def fast_lane_unavailable() -> str | None:
             hasattr(async_socket.AsyncSocket, name)
             for name in ("_websocket_handler", "_send_ping", "check_ping_timeout", "receive", "close")),
         "engineio Packet(encoded_packet=...)/encode": hasattr(packet.Packet, "encode") and hasattr(packet.Packet, "decode"),
-        "aiohttp WebSocketResponse._writer/_req": all(
-            name in getattr(web_ws.WebSocketResponse, "__slots__", ()) or hasattr(web_ws.WebSocketResponse, name)
-            for name in ("_writer", "_req")),
-        "aiohttp BaseProtocol._drain_helper": hasattr(BaseProtocol, "_drain_helper"),
+        "AsyncSocket.schedule_ping/queue/last_ping": hasattr(async_socket.AsyncSocket, "schedule_ping") and all(
+            name in vars(_bare_socket(async_socket.AsyncSocket)) for name in ("queue", "last_ping", "closing", "closed")),
+        "aiohttp WebSocketResponse._writer": hasattr(web_ws.WebSocketResponse, "_writer"),
+        "aiohttp WebSocketWriter transport/protocol/use_mask": all(
+            name in inspect.signature(WebSocketWriter.__init__).parameters for name in ("protocol", "transport", "use_mask")),
+        "aiohttp BaseProtocol._drain_helper/writing_paused": hasattr(BaseProtocol, "_drain_helper")
+            and isinstance(getattr(BaseProtocol, "writing_paused", None), property),
     }
     broken = [name for name, ok in checks.items() if not ok]
     return f"not as expected: {', '.join(broken)}" if broken else None
+
+
+def _bare_socket(socket_class: Any) -> Any:
+    """An engineio socket built on a stand-in server, to see which attributes it sets."""
+
+    class _Server:
+        def create_queue(self) -> Any:
+            return None
+
+    return socket_class(_Server(), "probe")
 
 
 def _frame(pkt: Any) -> bytes:
@@ -177,7 +192,7 @@ class FastLane:
                         self.socket.sid, self.backlog_bytes)
             self.dead = True
             self.backlog.clear()
-            self.transport.close()
+            self.transport.abort()  # close() would wait for a client that does not read
 
     async def _drain(self) -> None:
         try:
@@ -188,8 +203,11 @@ class FastLane:
                     break
                 frames, self.backlog, self.backlog_bytes = self.backlog, [], 0
                 self.transport.write(b"".join(frames))
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:
             self.dead = True
+        except asyncio.CancelledError:
+            self.dead = True
+            raise
         finally:
             self.drain_task = None
             if self.pending and not self.scheduled and not self.dead:
@@ -198,11 +216,17 @@ class FastLane:
 
     def ping_due(self) -> None:
         socket = self.socket
-        if not socket.closing and not socket.closed:
-            from engineio import packet
-            socket.last_ping = sent = time.time()
-            self.push(_frame(packet.Packet(packet.PING)))
-            self.loop.call_later(socket.server.ping_timeout + PONG_GRACE, self._pong_overdue, sent)
+        if socket.closing or socket.closed:
+            # Closed by the server a ping interval ago and the client has not
+            # hung up: end the read loop (it waits without a timeout).
+            if not self.dead:
+                self.dead = True
+                self.transport.abort()  # close() would wait for a client that does not read
+            return
+        from engineio import packet
+        socket.last_ping = sent = time.time()
+        self.push(_frame(packet.Packet(packet.PING)))
+        self.loop.call_later(socket.server.ping_timeout + PONG_GRACE, self._pong_overdue, sent)
 
     def _pong_overdue(self, sent: float) -> None:
         # The read loop waits without a timeout; a client that has not answered
@@ -211,7 +235,7 @@ class FastLane:
         if self.socket.last_ping == sent and not self.dead:
             log.info("closing connection %s: no pong within the ping timeout", self.socket.sid)
             self.dead = True
-            self.transport.close()
+            self.transport.abort()  # close() would wait for a client that does not read
 
     # -- receiving --------------------------------------------------------
 
