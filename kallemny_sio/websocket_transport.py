@@ -68,6 +68,7 @@ def fast_lane_unavailable() -> str | None:
         from aiohttp import web_ws
         from aiohttp._websocket.writer import WebSocketWriter
         from aiohttp.base_protocol import BaseProtocol
+        from aiohttp.web_protocol import RequestHandler
         from engineio import async_socket, packet
         from engineio.async_drivers import aiohttp as driver
     except ImportError as exc:  # pragma: no cover - a library reorganised
@@ -87,6 +88,9 @@ def fast_lane_unavailable() -> str | None:
         "aiohttp WebSocketResponse._writer": hasattr(web_ws.WebSocketResponse, "_writer"),
         "aiohttp WebSocketWriter transport/protocol/use_mask": all(
             name in inspect.signature(WebSocketWriter.__init__).parameters for name in ("protocol", "transport", "use_mask")),
+        "aiohttp RequestHandler._parser/_messages": {"_parser", "_messages"} <= {
+            name for cls in RequestHandler.__mro__ for name in getattr(cls, "__slots__", ())},
+        "aiohttp WebSocketWriter.get_random_bits": "get_random_bits" in inspect.getsource(WebSocketWriter.__init__),
         "aiohttp BaseProtocol._drain_helper/writing_paused": hasattr(BaseProtocol, "_drain_helper")
             and isinstance(getattr(BaseProtocol, "writing_paused", None), property),
     }
@@ -128,7 +132,7 @@ class FastLane:
     """Sends and receives for one engineio socket over one uncompressed WebSocket."""
 
     __slots__ = ("socket", "ws", "transport", "protocol", "loop", "pending", "scheduled",
-                 "backlog", "backlog_bytes", "drain_task", "dead")
+                 "backlog", "backlog_bytes", "drain_task", "dead", "pong_timer")
 
     def __init__(self, socket: Any, ws: Any) -> None:
         self.socket = socket
@@ -143,6 +147,7 @@ class FastLane:
         self.backlog_bytes = 0
         self.drain_task: asyncio.Task[None] | None = None
         self.dead = False
+        self.pong_timer: asyncio.TimerHandle | None = None
 
     # -- sending ----------------------------------------------------------
 
@@ -226,12 +231,19 @@ class FastLane:
         from engineio import packet
         socket.last_ping = sent = time.time()
         self.push(_frame(packet.Packet(packet.PING)))
-        self.loop.call_later(socket.server.ping_timeout + PONG_GRACE, self._pong_overdue, sent)
+        self.pong_timer = self.loop.call_later(socket.server.ping_timeout + PONG_GRACE, self._pong_overdue, sent)
+
+    def pong_received(self) -> None:
+        """The client answered: its overdue timer (~600 B) need not live on."""
+        timer, self.pong_timer = self.pong_timer, None
+        if timer is not None:
+            timer.cancel()
 
     def _pong_overdue(self, sent: float) -> None:
         # The read loop waits without a timeout; a client that has not answered
         # this ping is gone: dropping the transport ends the loop (the stock
         # loop's per-frame timeout of ping interval + ping timeout did this).
+        self.pong_timer = None
         if self.socket.last_ping == sent and not self.dead:
             log.info("closing connection %s: no pong within the ping timeout", self.socket.sid)
             self.dead = True
@@ -253,10 +265,14 @@ class FastLane:
             socket.queue.task_done()
             if queued is not None:
                 self.push(_frame(queued))
+                if queued.packet_type == packet.OPEN:  # engineio's connect frame holds it as long as we run
+                    queued.data = queued.encode_cache = queued.kallemny_frame = None
+        queued = None
         socket.queue = _LaneQueue(self)  # the asyncio.Queue (four deques, ~3 KB) is not needed any more
         limit = server.max_http_buffer_size
         handlers = server.handlers
         while True:
+            msg = data = pkt = None  # an idle connection keeps nothing of its last packet
             try:
                 msg = await ws.receive()  # no timeout: see ``_pong_overdue``
             except BaseException:  # reset, or cancelled: clean up as the stock loop does
@@ -275,6 +291,8 @@ class FastLane:
                 if pkt.packet_type == packet.MESSAGE and "message" in handlers:
                     await handlers["message"](socket.sid, pkt.data)
                 else:
+                    if pkt.packet_type == packet.PONG:
+                        self.pong_received()
                     await socket.receive(pkt)
             except exceptions.UnknownPacketError:
                 pass
@@ -326,6 +344,21 @@ class _LaneQueue:
 
     async def join(self) -> None:
         return None
+
+
+def _release_http_state(request: Any, ws: Any) -> None:
+    """Free what aiohttp keeps for HTTP once the connection speaks WebSocket (~2.7 KB).
+
+    The HTTP parser and the queue of parsed requests are not used again on an
+    upgraded connection (aiohttp checks ``_parser`` for ``None`` before each
+    use and appends to ``_messages`` only before the upgrade; the connection
+    closes when the WebSocket ends); the writer's random source is for
+    masking, which only clients do.
+    """
+    protocol = request.protocol
+    protocol._parser = None
+    protocol._messages = ()
+    ws._writer.get_random_bits = None
 
 
 async def _upgrade_handshake(socket: Any, ws: Any) -> bool:
@@ -389,6 +422,7 @@ def tune_websocket_transport(eio_server: Any, *, compression: bool = False, fast
                     and not self._sock._writer.use_mask):
                 await self.handler(self)  # stock path
                 return self._sock
+            _release_http_state(request, self._sock)
             if socket.connected:
                 if not await _upgrade_handshake(socket, self):
                     return self._sock

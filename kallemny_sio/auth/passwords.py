@@ -1,12 +1,16 @@
 """Password hashing with Argon2id (argon2-cffi), off the event loop.
 
 Hashing costs tens of milliseconds of CPU by design, so it runs in a small
-thread pool (argon2-cffi releases the GIL) and never stalls message delivery.
+thread pool (argon2-cffi releases the GIL) at a lower CPU priority than the
+event loop, and never stalls message delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
@@ -15,13 +19,29 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from ..errors import RateLimited
 
+log = logging.getLogger(__name__)
+
 # OWASP's minimum for Argon2id (m=19 MiB, t=2, p=1): about 20 ms of one core
 # here, against about 100 ms on all cores for RFC 9106's low-memory profile,
 # so a burst of logins cannot starve message delivery of CPU.
 OWASP_ARGON2ID = dict(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
 
 
+# The hashing threads run at a lower scheduling priority (a higher nice value)
+# than the event loop: when the cores are busy, the kernel runs the loop first
+# and a login waits a little longer instead of a message.
+HASHING_NICENESS = 10
+
 T = TypeVar("T")
+
+
+def _lower_thread_priority() -> None:
+    """In a hashing thread: raise this thread's nice value (Linux sets it per thread)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + HASHING_NICENESS)
+    except (AttributeError, OSError) as exc:  # not Linux, or not allowed: hashing still works
+        log.debug("hashing thread keeps its priority: %s", exc)
 
 
 class Passwords:
@@ -35,7 +55,8 @@ class Passwords:
 
     def __init__(self, hasher: PasswordHasher | None = None, workers: int = 1, max_waiting: int = 32) -> None:
         self._hasher = hasher or PasswordHasher(**OWASP_ARGON2ID)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2",
+                                        initializer=_lower_thread_priority)
         self._max_in_flight = workers + max_waiting
         self._in_flight = 0
         # A fixed hash to verify against when the user does not exist, so an

@@ -39,6 +39,19 @@ def handshake_token(environ: dict[str, Any], auth: Any) -> str | None:
     return values[0] if values else None
 
 
+def _shrink_environ(environ: dict[str, Any]) -> None:
+    """Keep only what authentication reads of the handshake (about 1 KB less per connection).
+
+    engineio builds this dict from every request header, and it stays
+    referenced for the whole connection (by python-socketio and by engineio's
+    request coroutines), so it is emptied in place rather than dropped.
+    """
+    if len(environ) > 2:
+        kept = {k: environ[k] for k in ("QUERY_STRING", "HTTP_AUTHORIZATION") if k in environ}
+        environ.clear()
+        environ.update(kept)
+
+
 class ChatNamespace(socketio.AsyncNamespace):
     """Client→server events of contract section 4."""
 
@@ -93,6 +106,7 @@ class ChatNamespace(socketio.AsyncNamespace):
             log.exception("authentication failed unexpectedly")
             raise Refused("internal") from None
         self._callers[sid] = caller
+        _shrink_environ(environ)
         await self.enter_room(sid, user_channel(caller.user_id))
         try:
             await self._chat.connected(caller, sid)

@@ -115,4 +115,21 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
-MIDDLEWARES = [cors_middleware, error_middleware, body_limit_middleware, guard_middleware]
+def _rest_only(middleware: Any) -> Any:
+    """``middleware`` for the REST API only; ``/socket.io/`` goes straight to engineio.
+
+    A plain function returning the next coroutine adds no frame of its own:
+    every open WebSocket otherwise keeps the frames of all four middlewares
+    (about 1 KB) alive for as long as it lasts. engineio answers its own errors.
+    """
+
+    @web.middleware
+    def only_rest(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        if request.path.startswith("/socket.io/"):
+            return handler(request)
+        return middleware(request, handler)  # type: ignore[no-any-return]
+
+    return only_rest
+
+
+MIDDLEWARES = [_rest_only(m) for m in (cors_middleware, error_middleware, body_limit_middleware, guard_middleware)]
