@@ -74,3 +74,20 @@ async def test_a_failed_login_does_not_rehash(server, api):
     status, _ = await api.request("POST", "/api/auth/login", json={"username": account.username, "password": "not the password"})
     assert status == 401
     assert (await store.get_user_by_username(account.username)).password_hash == old_hash
+
+
+async def test_hashing_threads_run_below_the_event_loop_priority() -> None:
+    """Argon2 runs at a higher nice value than the loop, so busy cores serve messages first."""
+    import os
+    import threading
+
+    from kallemny_sio.auth.passwords import HASHING_NICENESS, Passwords
+
+    passwords = Passwords()
+    try:
+        await passwords.hash("a password long enough")
+        (thread,) = passwords._pool._threads  # this instance's one hashing thread
+        loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == min(loop_nice + HASHING_NICENESS, 19)
+    finally:
+        passwords.close()

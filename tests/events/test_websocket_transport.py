@@ -250,6 +250,25 @@ async def test_websocket_client_is_served_by_the_fast_lane(server, api, http):
         await ws.close()
 
 
+async def test_an_idle_lane_connection_holds_no_http_leftovers(server, api, http):
+    """Once connected: aiohttp's HTTP parser and request queue are released, the handshake environ is cut
+    down to what authentication reads, and the read loop holds no packet."""
+    alice = await api.register()
+    ws, opened = await open_engineio(http, server, alice.token)
+    try:
+        await join_chat(ws)
+        lane = lane_of(server, opened["sid"])
+        protocol = lane.ws._req.protocol
+        assert protocol._parser is None and len(protocol._messages) == 0
+        sio = server.app[SIO]
+        environ = sio.environ[opened["sid"]]
+        assert set(environ) <= {"QUERY_STRING", "HTTP_AUTHORIZATION"}, sorted(environ)
+        assert environ["HTTP_AUTHORIZATION"] == f"Bearer {alice.token}"
+        await assert_served(ws)  # still works after all that
+    finally:
+        await ws.close()
+
+
 async def test_polling_client_upgrades_onto_the_fast_lane(server, api, http, connect):
     """Long-polling handshake, probe and upgrade by hand: the socket ends on the lane and still works."""
     alice, bob = await api.register(), await api.register()
