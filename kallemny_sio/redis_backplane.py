@@ -63,6 +63,7 @@ HEALTH_CHECK_SECONDS = 15  # PING a pooled connection idle this long before usin
 LISTEN_POLL_SECONDS = 1.0  # how often the listener looks up from the socket
 SUBSCRIBE_TIMEOUT_SECONDS = 5.0
 RETRY_FIRST_SECONDS = 0.25
+MAX_BATCH = 256  # emits per Redis message: a stall must not build one message past Redis's output-buffer limit
 RETRY_MAX_SECONDS = 2.0
 IDLE_PING_SECONDS = 5.0  # PING a quiet subscription this often ...
 PONG_TIMEOUT_SECONDS = 5.0  # ... and call it lost if the answer takes longer
@@ -243,11 +244,12 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
         by the Resync that ends the interruption.
 
         The publishes made while one is on its way to Redis go out together
-        in the next, as one Redis message holding a JSON array of them (one
-        round trip, and one message for every subscriber to parse instead of
-        many); each caller returns once its own has been answered. Every node
-        reads both forms (see ``_messages``), so python-socketio emitters that
-        publish single messages on the channel still work.
+        in the next, as one Redis message holding a JSON array of up to
+        ``MAX_BATCH`` of them (one round trip, and one message for every
+        subscriber to parse instead of many); a lone one goes out in
+        python-socketio's own format. Each caller returns once its own has been
+        answered. Every node reads both forms (see ``_messages``), so
+        python-socketio emitters that publish on the channel still work.
         """
         if self.redis is None:
             return
@@ -261,9 +263,11 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
         batch: list[tuple[dict[str, Any], int, asyncio.Future[None]]] = []
         try:
             while self._outbox and self.redis is not None:
-                batch, self._outbox = self._outbox, []
+                batch, self._outbox = self._outbox[:MAX_BATCH], self._outbox[MAX_BATCH:]
+                # One message alone goes out in python-socketio's own format.
+                body = batch[0][0] if len(batch) == 1 else [data for data, _, _ in batch]
                 try:
-                    await self.redis.publish(self.channel, orjson.dumps([data for data, _, _ in batch]))
+                    await self.redis.publish(self.channel, orjson.dumps(body))
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:

@@ -65,6 +65,13 @@ def _minor(dist: str) -> tuple[int, int]:
 def fast_lane_unavailable() -> str | None:
     """Why the fast lane cannot run with the installed libraries, or ``None``."""
     try:
+        return _check_libraries()
+    except Exception as exc:  # a check that cannot even run is a reason too
+        return f"check failed: {exc!r}"
+
+
+def _check_libraries() -> str | None:
+    try:
         from aiohttp import web_ws
         from aiohttp._websocket.writer import WebSocketWriter
         from aiohttp.base_protocol import BaseProtocol
@@ -160,6 +167,7 @@ class FastLane:
         last_ping = socket.last_ping
         if last_ping and time.time() - last_ping > socket.server.ping_timeout:
             await socket.check_ping_timeout()  # closes the socket, as the stock send does
+            self._drop("no pong within the ping timeout")
             return
         self.push(_frame(pkt))
 
@@ -208,7 +216,7 @@ class FastLane:
                     break
                 frames, self.backlog, self.backlog_bytes = self.backlog, [], 0
                 self.transport.write(b"".join(frames))
-        except ConnectionError:
+        except OSError:  # ConnectionError and the like: the connection is gone
             self.dead = True
         except asyncio.CancelledError:
             self.dead = True
@@ -224,9 +232,7 @@ class FastLane:
         if socket.closing or socket.closed:
             # Closed by the server a ping interval ago and the client has not
             # hung up: end the read loop (it waits without a timeout).
-            if not self.dead:
-                self.dead = True
-                self.transport.abort()  # close() would wait for a client that does not read
+            self._drop("closed by the server and not hung up by the client")
             return
         from engineio import packet
         socket.last_ping = sent = time.time()
@@ -244,8 +250,12 @@ class FastLane:
         # this ping is gone: dropping the transport ends the loop (the stock
         # loop's per-frame timeout of ping interval + ping timeout did this).
         self.pong_timer = None
-        if self.socket.last_ping == sent and not self.dead:
-            log.info("closing connection %s: no pong within the ping timeout", self.socket.sid)
+        if self.socket.last_ping == sent or self.socket.closed:
+            self._drop("no pong within the ping timeout")
+
+    def _drop(self, why: str) -> None:
+        if not self.dead:
+            log.info("closing connection %s: %s", self.socket.sid, why)
             self.dead = True
             self.transport.abort()  # close() would wait for a client that does not read
 
@@ -269,6 +279,17 @@ class FastLane:
                     queued.data = queued.encode_cache = queued.kallemny_frame = None
         queued = None
         socket.queue = _LaneQueue(self)  # the asyncio.Queue (four deques, ~3 KB) is not needed any more
+        if socket.last_ping:  # a ping went out before the lane (over polling, or during the probe)
+            wait = socket.last_ping + server.ping_timeout + PONG_GRACE - time.time()
+            self.pong_timer = self.loop.call_later(max(wait, 0.0), self._pong_overdue, socket.last_ping)
+        try:
+            await self._read(socket, server, ws)
+        finally:
+            await self._finish(socket, server, ws)
+
+    async def _read(self, socket: Any, server: Any, ws: Any) -> None:
+        from engineio import exceptions, packet
+
         limit = server.max_http_buffer_size
         handlers = server.handlers
         while True:
@@ -300,16 +321,24 @@ class FastLane:
                 break
             except Exception:
                 log.exception("error handling a packet from %s", socket.sid)
-        self.flush()
-        drain = self.drain_task
-        if drain is not None and not self.dead:
-            try:
-                await asyncio.wait_for(asyncio.shield(drain), server.ping_timeout)
-            except Exception:
-                pass
-        self.dead = True
-        await ws.close()
-        await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+    async def _finish(self, socket: Any, server: Any, ws: Any) -> None:
+        """After the read loop, however it ended: send what is pending, close, report the disconnect."""
+        try:
+            self.flush()
+            drain = self.drain_task
+            if drain is not None and not self.dead:
+                try:
+                    await asyncio.wait_for(asyncio.shield(drain), server.ping_timeout)
+                except Exception:
+                    pass
+            self.dead = True
+            timer, self.pong_timer = self.pong_timer, None
+            if timer is not None:
+                timer.cancel()
+            await ws.close()
+        finally:
+            await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
 
 class _LaneQueue:

@@ -102,8 +102,9 @@ class ChatService:
             members = list(dict.fromkeys([user_id, *requested]))
             room = await self._store.create_group_room(user_id, req.name or "", req.is_public, members, now)
             created = True
-        if created:
-            self._members.forget(room.id)
+        # Even an existing private room may just have had a missing membership
+        # repaired by the store: forget what is known of it either way.
+        self._members.forget(room.id)
         view = await self.room(user_id, room.id)
         if created:
             await self._delivery.emit("RoomCreated", view, [m["id"] for m in view["members"]])

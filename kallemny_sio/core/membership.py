@@ -10,7 +10,9 @@ store would:
   change has committed (readers see the store's before or after, never a
   stale copy after the commit);
 - a read that overlapped any change is not kept (its answer may predate it);
-- empty answers are not kept (a room that does not exist yet may be created).
+- empty answers are not kept (a room that does not exist yet may be created);
+- an entry lives ``TTL_SECONDS`` at most, a safety net against writers this
+  process cannot see (a script on the database, a restored backup).
 
 With several nodes another node may change membership, so the cache is off
 and every read goes to the store (the backplane decides: see ``app.py``).
@@ -19,11 +21,13 @@ and every read goes to the store (the backplane decides: see ``app.py``).
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import AsyncIterator
 
 from ..storage.base import Store
 
 MAX_ROOMS = 10_000
+TTL_SECONDS = 10.0
 
 
 class Membership:
@@ -32,7 +36,7 @@ class Membership:
     def __init__(self, store: Store, cached: bool) -> None:
         self._store = store
         self._cached = cached
-        self._rooms: dict[str, tuple[str, ...]] = {}
+        self._rooms: dict[str, tuple[tuple[str, ...], float]] = {}
         self._changing: dict[str, int] = {}
         self._generation = 0
 
@@ -41,14 +45,17 @@ class Membership:
         if not self._cached or room_id in self._changing:
             return tuple(await self._store.member_ids(room_id))
         found = self._rooms.get(room_id)
+        now = time.monotonic()
         if found is not None:
-            return found
+            if found[1] > now:
+                return found[0]
+            del self._rooms[room_id]
         generation = self._generation
         members = tuple(await self._store.member_ids(room_id))
         if members and generation == self._generation:
             if len(self._rooms) >= MAX_ROOMS:
                 del self._rooms[next(iter(self._rooms))]  # the oldest entry
-            self._rooms[room_id] = members
+            self._rooms[room_id] = (members, now + TTL_SECONDS)
         return members
 
     @contextlib.asynccontextmanager

@@ -560,3 +560,42 @@ async def test_pings_come_from_timers_and_a_silent_client_is_closed(server, api,
         assert send_ping_tasks() == []
     finally:
         await ws.close()
+
+
+async def test_a_ping_outstanding_at_the_upgrade_still_times_out(server, api, http, monkeypatch):
+    """A ping sent over polling and never answered: once upgraded to the lane, the silent client is dropped.
+
+    The lane's read loop waits without a timeout, so the lane must arm the pong
+    deadline of a ping that went out before it existed.
+    """
+    monkeypatch.setattr(websocket_transport, "PONG_GRACE", 0.1)
+    sio = server.app[SIO]
+    monkeypatch.setattr(sio.eio, "ping_interval", 0.3)
+    monkeypatch.setattr(sio.eio, "ping_timeout", 0.3)
+    alice = await api.register()
+    base = server.url + "/socket.io/?EIO=4&transport=polling"
+    async with http.get(base, headers=bearer(alice.token)) as r:
+        opened = json.loads((await r.text())[1:])
+    eio_sid = opened["sid"]
+    polling = f"{base}&sid={eio_sid}"
+    async with http.post(polling, data="40/chat,") as r:
+        assert r.status == 200
+    got_ping = False
+    while not got_ping:  # each long-poll returns when a packet is queued; the PING comes within 0.3 s
+        async with http.get(polling) as r:
+            got_ping = "2" in (await r.text()).split("\x1e")
+    socket = engine_socket(server, eio_sid)
+    assert socket.last_ping
+    ws = await http.ws_connect(ws_url(server, f"&sid={eio_sid}"))
+    try:
+        await ws.send_str("2probe")
+        assert (await ws.receive_str(timeout=WAIT)) == "3probe"
+        await ws.send_str("5")
+        lane = await eventually(lambda: getattr(socket, "kallemny_lane", None), "lane")
+        msg = await ws.receive(timeout=WAIT)
+        while msg.type is aiohttp.WSMsgType.TEXT:  # never answered: the server must hang up
+            msg = await ws.receive(timeout=WAIT)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+        assert lane.dead
+    finally:
+        await ws.close()
