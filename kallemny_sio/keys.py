@@ -12,7 +12,7 @@ from .config import Settings
 if TYPE_CHECKING:
     from .core.accounts import Accounts
     from .core.chat import ChatService
-    from .backplane import Backplane
+    from .cluster import Backplane
     from .storage.base import Store
 
 SETTINGS = web.AppKey("settings", Settings)

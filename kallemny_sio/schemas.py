@@ -107,7 +107,7 @@ class MarkReadPayload(Model):
     message_id: Id | None = Field(default=None, alias="messageId")
 
 
-# -- responses (declared for the OpenAPI document; views.py builds them) -----
+# -- responses (declared for the OpenAPI document; core/views.py builds them) -----
 
 
 class UserOut(Model):

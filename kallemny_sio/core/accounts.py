@@ -8,11 +8,11 @@ from typing import Any
 
 from ..auth.passwords import Passwords
 from ..auth.tokens import Tokens
-from ..clock import iso, now_ms
+from .clock import iso, now_ms
 from ..errors import Unauthorized
 from ..schemas import LoginRequest, RegisterRequest
 from ..storage.base import Store, UserRecord
-from ..views import user_view
+from .views import user_view
 from .presence import Presence
 
 log = logging.getLogger(__name__)

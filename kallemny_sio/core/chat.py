@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
-from ..clock import iso, now_ms
+from .clock import iso, now_ms
 from ..errors import Forbidden, Invalid, NotFound
 from ..schemas import CreateRoomRequest, HistoryQuery, MarkReadPayload, SendMessagePayload, UsersQuery
 from ..storage.base import NewMessage, RoomSummary, Store
-from ..views import message_view, read_view, room_view, user_view
+from .views import message_view, read_view, room_view, user_view
 from .accounts import Caller
 from .delivery import Delivery
 from .membership import Membership

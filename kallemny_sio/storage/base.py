@@ -1,6 +1,6 @@
 """The storage interface and the plain records it returns.
 
-Every backend (``sqlite.py``, ``mongo.py``) implements :class:`Store` and passes
+Every backend (``sqlite/``, ``mongo/``) implements :class:`Store` and passes
 the one contract suite in ``tests/storage``. Records are plain dataclasses:
 no driver rows or documents ever leave ``storage/``. Ids are opaque strings
 chosen by the backend; times are integer milliseconds (UTC). Records are

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kallemny_sio.auth.tokens import Tokens
-from kallemny_sio.clock import now_ms
+from kallemny_sio.core.clock import now_ms
 from tests.conftest import TEST_SECRET
 
 

@@ -1,4 +1,4 @@
-"""The WebSocket fast lane of ``kallemny_sio/websocket_transport.py``.
+"""The WebSocket fast lane of ``kallemny_sio/transport/websocket.py``.
 
 Covers: the installed python-engineio and aiohttp are those the module was
 written for; a WebSocket-only client and a long-polling client that upgrades
@@ -29,11 +29,11 @@ import aiohttp
 import pytest
 from engineio import packet as eio_packet
 
-from kallemny_sio import websocket_transport
+from kallemny_sio.transport import websocket as websocket_transport
 from kallemny_sio.keys import SIO
-from kallemny_sio.websocket_transport import FastLane, _frame, fast_lane_unavailable
+from kallemny_sio.transport.websocket import FastLane, _frame, fast_lane_unavailable
 
-from .helpers import WAIT, marker_text, send
+from tests.events.helpers import WAIT, marker_text, send
 
 # -- raw clients ---------------------------------------------------------------
 

@@ -31,7 +31,7 @@ than ``SLOW_CONSUMER_LIMIT`` bytes pile up is disconnected (it reconnects and
 pages history; nothing acknowledged is lost, and no frame is silently skipped).
 
 Written for python-engineio 4.12-4.15 and aiohttp 3.10-3.14 (``setup.cfg`` pins
-them); ``tests/events/test_websocket_transport.py`` fails when an upgrade
+them); ``tests/transport/test_websocket.py`` fails when an upgrade
 breaks an assumption, so the fast lane never silently turns itself off.
 """
 

@@ -3,7 +3,7 @@
 Speaks the WebSocket handshake with aiohttp's client (which offers
 ``permessage-deflate`` when ``compress=15``) and reads the negotiated
 extensions from the server's 101 response. Fails if an engineio upgrade
-breaks ``kallemny_sio/websocket_transport.py``.
+breaks ``kallemny_sio/transport/websocket.py``.
 """
 
 from __future__ import annotations

@@ -38,12 +38,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
 import re
-from typing import Any, AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping, ParamSpec, Sequence, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, AsyncIterator, Hashable, Iterable, Sequence
 
 import pymongo
 from bson import ObjectId
@@ -52,20 +50,10 @@ from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.collation import Collation
-from pymongo.errors import (
-    ConfigurationError,
-    ConnectionFailure,
-    DuplicateKeyError,
-    InvalidName,
-    InvalidOperation,
-    OperationFailure,
-    PyMongoError,
-    WriteConcernError,
-)
-from pymongo.write_concern import WriteConcern
+from pymongo.errors import DuplicateKeyError
 
-from ..errors import Conflict, Internal, NotFound, Unavailable
-from .base import (
+from ...errors import Conflict, NotFound, Unavailable
+from ..base import (
     MessagePage,
     MessageRecord,
     NewMessage,
@@ -76,23 +64,11 @@ from .base import (
     Store,
     UserRecord,
 )
+from .driver import Doc, guarded, new_client, open_error, write_concern
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "kallemny"
-
-#: Client options we set unless the URL sets them (MongoDB users expect the URL to win).
-CLIENT_DEFAULTS: Mapping[str, Any] = {
-    # An unreachable server fails ``open()`` (and each operation) in about 5 s, not 30 s.
-    "serverSelectionTimeoutMS": 5000,
-    "connectTimeoutMS": 5000,
-    # A server that accepts the connection but stops answering fails the operation
-    # instead of hanging a request forever.
-    "socketTimeoutMS": 20000,
-    "retryWrites": True,
-    "retryReads": True,
-    "appname": "kallemny",
-}
 
 PING_TIMEOUT_SECONDS = 2.0
 
@@ -102,70 +78,12 @@ POSITION_DEADLINE_SECONDS = 10.0
 #: ...and how long a sender queues on that lock before going ahead without it.
 ROOM_LOCK_WAIT_SECONDS = 10.0
 
-_BAD_URL = "DATABASE_URL: not a usable MongoDB URL (or its mongodb+srv DNS records cannot be resolved)"
 
 #: Usernames are unique and looked up case-insensitively through this collation.
 #: Every query on ``users.username`` must pass it, or it cannot use the index.
 USERNAME_COLLATION = Collation(locale="en", strength=2)
 
-#: Server error codes that mean "cannot reach a usable primary right now".
-UNREACHABLE_CODES = frozenset(
-    {
-        6,  # HostUnreachable
-        7,  # HostNotFound
-        50,  # MaxTimeMSExpired
-        64,  # WriteConcernFailed
-        89,  # NetworkTimeout
-        91,  # ShutdownInProgress
-        189,  # PrimarySteppedDown
-        262,  # ExceededTimeLimit
-        9001,  # SocketException
-        10107,  # NotWritablePrimary
-        11600,  # InterruptedAtShutdown
-        11602,  # InterruptedDueToReplStateChange
-        13435,  # NotPrimaryNoSecondaryOk
-        13436,  # NotPrimaryOrSecondary
-    }
-)
-AUTH_CODES = frozenset({13, 18})  # Unauthorized, AuthenticationFailed
 
-Doc = dict[str, Any]
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-# -- driver errors → domain errors ------------------------------------------
-
-
-def _is_unreachable(exc: PyMongoError) -> bool:
-    """Whether ``exc`` means the database cannot be reached (as opposed to a bug)."""
-    if isinstance(exc, (ConnectionFailure, WriteConcernError, InvalidOperation)) or exc.timeout:
-        return True
-    if exc.has_error_label("RetryableWriteError") or exc.has_error_label("TransientTransactionError"):
-        return True
-    return isinstance(exc, OperationFailure) and exc.code in UNREACHABLE_CODES
-
-
-def _domain_error(exc: PyMongoError) -> Unavailable | Internal:
-    """The domain error for a driver error; the driver's text goes to the log only."""
-    if _is_unreachable(exc):
-        log.warning("MongoDB unavailable: %s: %s", type(exc).__name__, exc)
-        return Unavailable("database unavailable")
-    log.error("MongoDB error: %s: %s", type(exc).__name__, exc)
-    return Internal("database error")
-
-
-def _guarded(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Turn every driver error escaping ``method`` into a domain error."""
-
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await method(*args, **kwargs)
-        except PyMongoError as exc:
-            raise _domain_error(exc) from None
-
-    return wrapper
 
 
 # -- ids and documents → records ---------------------------------------------
@@ -279,31 +197,6 @@ def _pair_key(user_a: ObjectId, user_b: ObjectId) -> str:
     return ":".join(sorted((str(user_a), str(user_b))))
 
 
-# -- client set-up ------------------------------------------------------------
-
-
-def _client_options(url: str) -> dict[str, Any]:
-    """Our defaults for every option the URL does not set itself."""
-    given = {key.lower() for key, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
-    return {key: value for key, value in CLIENT_DEFAULTS.items() if key.lower() not in given}
-
-
-def _write_concern(client: AsyncMongoClient[Doc]) -> WriteConcern:
-    """Majority by default, so an acknowledged write survives a failover; ``w=`` in the URL wins.
-
-    Raises:
-        Unavailable: the URL asks for unacknowledged writes (``w=0``), which would
-            silently break "acknowledged means stored" and idempotent sends.
-    """
-    configured = client.write_concern
-    if "w" in configured.document:
-        if not configured.acknowledged:
-            raise Unavailable("DATABASE_URL: w=0 (unacknowledged writes) is not supported")
-        return configured
-    options = configured.document
-    return WriteConcern(w="majority", wtimeout=options.get("wtimeout"), j=options.get("j"), fsync=options.get("fsync"))
-
-
 class _RoomSlot:
     """A room's send lock on this node, and the last position this node stored there."""
 
@@ -376,17 +269,14 @@ class MongoStore(Store):
         """
         if self._db is not None:
             return
+        client = new_client(self._url)
         try:
-            client: AsyncMongoClient[Doc] = AsyncMongoClient(self._url, **_client_options(self._url))
-        except (ConfigurationError, ValueError, TypeError):
-            raise Unavailable(_BAD_URL) from None
-        try:
-            db = client.get_default_database(DEFAULT_DATABASE, write_concern=_write_concern(client))
+            db = client.get_default_database(DEFAULT_DATABASE, write_concern=write_concern(client))
             await db.command("ping")
             await self._create_indexes(db)
         except BaseException as exc:
             await client.close()
-            error = _open_error(exc)
+            error = open_error(exc)
             if error is exc:
                 raise
             raise error from None
@@ -398,7 +288,7 @@ class MongoStore(Store):
         if client is not None:
             await client.close()
 
-    @_guarded
+    @guarded
     async def ping(self) -> None:
         """Return when the server answers a ``ping`` within a couple of seconds.
 
@@ -457,7 +347,7 @@ class MongoStore(Store):
 
     # -- users -----------------------------------------------------------------
 
-    @_guarded
+    @guarded
     async def create_user(self, username: str, display_name: str, password_hash: str, created_at: int) -> UserRecord:
         """Create a user; the unique collated index decides "taken" (no read-then-write).
 
@@ -479,13 +369,13 @@ class MongoStore(Store):
             raise Conflict("username: already taken") from None
         return _user(doc)
 
-    @_guarded
+    @guarded
     async def get_user_by_username(self, username: str) -> UserRecord | None:
         """Find a user by username, case-insensitively (same collation as the unique index)."""
         doc = await self._users.find_one({"username": username}, collation=USERNAME_COLLATION)
         return None if doc is None else _user(doc)
 
-    @_guarded
+    @guarded
     async def get_users(self, user_ids: Iterable[str]) -> list[UserRecord]:
         """The users among ``user_ids`` that exist; malformed ids are skipped."""
         oids = list({oid for oid in map(_oid, user_ids) if oid is not None})
@@ -493,7 +383,7 @@ class MongoStore(Store):
             return []
         return [_user(doc) async for doc in self._users.find({"_id": {"$in": oids}})]
 
-    @_guarded
+    @guarded
     async def search_users(self, prefix: str, limit: int) -> list[UserRecord]:
         """Users whose username starts with ``prefix`` (case-insensitive), by username."""
         if limit <= 0:  # a driver limit of 0 would mean "no limit"
@@ -502,14 +392,14 @@ class MongoStore(Store):
         cursor = self._users.find(query).sort("username_lower", 1).limit(limit)
         return [_user(doc) async for doc in cursor]
 
-    @_guarded
+    @guarded
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         """Replace a user's password hash; an unknown id changes nothing."""
         oid = _oid(user_id)
         if oid is not None:
             await self._users.update_one({"_id": oid}, {"$set": {"password_hash": password_hash}})
 
-    @_guarded
+    @guarded
     async def set_last_seen(self, user_id: str, last_seen: int) -> None:
         """Record when the user's last connection closed; an unknown id changes nothing."""
         oid = _oid(user_id)
@@ -518,7 +408,7 @@ class MongoStore(Store):
 
     # -- rooms and memberships -------------------------------------------------
 
-    @_guarded
+    @guarded
     async def create_group_room(
         self, created_by: str, name: str, is_public: bool, member_ids: Sequence[str], created_at: int
     ) -> RoomRecord:
@@ -545,7 +435,7 @@ class MongoStore(Store):
             await self._memberships.insert_many([_membership(doc["_id"], uid, created_at) for uid in members])
         return _room(doc)
 
-    @_guarded
+    @guarded
     async def get_or_create_private_room(self, user_a: str, user_b: str, created_at: int) -> tuple[RoomRecord, bool]:
         """The one private room of the pair, created if missing; ``True`` when created now.
 
@@ -593,14 +483,14 @@ class MongoStore(Store):
             return False
         return True
 
-    @_guarded
+    @guarded
     async def get_room(self, room_id: str) -> RoomRecord | None:
         """A room by id, or ``None`` (also for a malformed id)."""
         oid = _oid(room_id)
         doc = None if oid is None else await self._rooms.find_one({"_id": oid})
         return None if doc is None else _room(doc)
 
-    @_guarded
+    @guarded
     async def member_ids(self, room_id: str) -> list[str]:
         """The room's members' ids, in the order they joined (empty for an unknown room)."""
         oid = _oid(room_id)
@@ -609,7 +499,7 @@ class MongoStore(Store):
         cursor = self._memberships.find({"room": oid}, {"user": 1}).sort("_id", 1)
         return [str(doc["user"]) async for doc in cursor]
 
-    @_guarded
+    @guarded
     async def is_member(self, room_id: str, user_id: str) -> bool:
         """Whether ``user_id`` is a member of ``room_id``."""
         room, user = _oid(room_id), _oid(user_id)
@@ -617,7 +507,7 @@ class MongoStore(Store):
             return False
         return await self._memberships.find_one({"user": user, "room": room}, {"_id": 1}) is not None
 
-    @_guarded
+    @guarded
     async def add_member(self, room_id: str, user_id: str, joined_at: int) -> bool:
         """Add a member whose read pointer starts at the room's latest message.
 
@@ -630,7 +520,7 @@ class MongoStore(Store):
         latest = await self._latest_message(room)
         return await self._insert_membership(_membership(room, user, joined_at, latest))
 
-    @_guarded
+    @guarded
     async def remove_member(self, room_id: str, user_id: str) -> bool:
         """End a membership (and with it the read pointer); ``False`` if there was none."""
         room, user = _oid(room_id), _oid(user_id)
@@ -639,7 +529,7 @@ class MongoStore(Store):
         result = await self._memberships.delete_one({"user": user, "room": room})
         return result.deleted_count == 1
 
-    @_guarded
+    @guarded
     async def room_ids_for_user(self, user_id: str) -> list[str]:
         """Ids of every room the user belongs to."""
         user = _oid(user_id)
@@ -647,7 +537,7 @@ class MongoStore(Store):
             return []
         return [str(doc["room"]) async for doc in self._memberships.find({"user": user}, {"room": 1})]
 
-    @_guarded
+    @guarded
     async def contact_ids(self, user_id: str) -> list[str]:
         """Ids of the other users who share at least one room with ``user_id``."""
         user = _oid(user_id)
@@ -659,7 +549,7 @@ class MongoStore(Store):
         others = await self._memberships.distinct("user", {"room": {"$in": rooms}, "user": {"$ne": user}})
         return [str(oid) for oid in others]
 
-    @_guarded
+    @guarded
     async def list_room_summaries(self, user_id: str) -> list[RoomSummary]:
         """The user's rooms, most recent activity (last message, else creation) first."""
         user = _oid(user_id)
@@ -678,7 +568,7 @@ class MongoStore(Store):
         # order is stable between calls.
         return sorted(summaries, key=lambda s: (s.room.last_activity_at, s.room.id), reverse=True)
 
-    @_guarded
+    @guarded
     async def get_room_summary(self, room_id: str, user_id: str) -> RoomSummary | None:
         """One room as :meth:`list_room_summaries` would show it to ``user_id``.
 
@@ -721,7 +611,7 @@ class MongoStore(Store):
 
     # -- messages ----------------------------------------------------------------
 
-    @_guarded
+    @guarded
     async def add_message(self, message: NewMessage) -> StoredMessage:
         """Store a message durably (majority write concern unless the URL says otherwise).
 
@@ -841,7 +731,7 @@ class MongoStore(Store):
             return_document=ReturnDocument.AFTER,
         )
 
-    @_guarded
+    @guarded
     async def list_messages(
         self, room_id: str, limit: int, before: str | None = None, after: str | None = None
     ) -> MessagePage | None:
@@ -879,7 +769,7 @@ class MongoStore(Store):
             return None
         return await self._messages.find_one({"_id": oid, "room": room})
 
-    @_guarded
+    @guarded
     async def mark_read(self, room_id: str, user_id: str, message_id: str | None, read_at: int) -> ReadState | None:
         """Move the user's read pointer forward to ``message_id`` (or the latest), never back.
 
@@ -903,22 +793,3 @@ class MongoStore(Store):
                 return _read_state(moved)
         membership = await self._memberships.find_one({"user": user, "room": room})
         return None if membership is None else _read_state(membership)
-
-
-def _open_error(exc: BaseException) -> BaseException:
-    """The error :meth:`MongoStore.open` raises for ``exc``: one line naming DATABASE_URL."""
-    if isinstance(exc, Unavailable):
-        return exc
-    if isinstance(exc, InvalidName):
-        return Unavailable("DATABASE_URL: the database name in the URL is not valid")
-    if isinstance(exc, OperationFailure) and exc.code in AUTH_CODES:
-        return Unavailable("DATABASE_URL: MongoDB refused the credentials or their permissions")
-    if isinstance(exc, ConfigurationError):
-        return Unavailable(_BAD_URL)
-    if isinstance(exc, PyMongoError):
-        if not _is_unreachable(exc):
-            log.error("MongoDB could not be prepared: %s: %s", type(exc).__name__, exc)
-            return Unavailable("DATABASE_URL: MongoDB answered, but the database could not be prepared")
-        log.debug("MongoDB unreachable at start-up: %s: %s", type(exc).__name__, exc)
-        return Unavailable("DATABASE_URL: cannot reach MongoDB")
-    return exc

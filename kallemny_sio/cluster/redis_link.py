@@ -1,4 +1,4 @@
-"""Several nodes acting as one server: python-socketio's Redis manager plus shared presence.
+"""The Redis link between nodes: python-socketio's Redis manager, loud about faults and quick to recover.
 
 How a membership change reaches every node
 -------------------------------------------
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from typing import Any, AsyncIterator
 from urllib.parse import urlparse
 
@@ -46,14 +45,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from socketio.redis_manager import parse_redis_sentinel_url
 
-from .backplane import Backplane
-from .clock import iso, now_ms
-from .config import Settings
-from .core.tasks import spawn
-from .errors import Unavailable
-from .fanout import DirectEmitManager
-from .handlers.delivery import NAMESPACE
-from .redis_presence import RedisPresence
+from ..core.clock import iso, now_ms
+from ..core.tasks import spawn
+from ..transport.fanout import DirectEmitManager
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +61,6 @@ MAX_BATCH = 256  # emits per Redis message: a stall must not build one message p
 RETRY_MAX_SECONDS = 2.0
 IDLE_PING_SECONDS = 5.0  # PING a quiet subscription this often ...
 PONG_TIMEOUT_SECONDS = 5.0  # ... and call it lost if the answer takes longer
-FIRST_LINK_TIMEOUT_SECONDS = 5.0
 _PING_TOKEN = b"kallemny-link"
 
 
@@ -109,8 +102,15 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
 
     name = "kallemny-redis"
 
-    def __init__(self, url: str, channel: str, options: dict[str, Any]) -> None:
+    def __init__(self, url: str, channel: str, namespace: str, options: dict[str, Any]) -> None:
+        """Args:
+            url: the Redis URL (``redis://``, ``rediss://``, ``redis+sentinel://``, ...).
+            channel: the pub/sub channel every node shares.
+            namespace: the Socket.IO namespace whose connections get ``Resync``.
+            options: ``redis.asyncio`` client options (see :func:`redis_options`).
+        """
         super().__init__(url, channel=channel, redis_options=options)
+        self.namespace = namespace
         self.state = "connecting"
         self.interrupted_at: int | None = None
         self._publish_failed_at: int | None = None
@@ -143,6 +143,11 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
             sentinel = module.sentinel.Sentinel(sentinels, **options)
             return sentinel.master_for(service_name or self.channel)
         return module.Redis.from_url(self.redis_url, **options)
+
+    def start(self, sio: socketio.AsyncServer) -> None:
+        """Start listening now, with the node, rather than at the server's first connection."""
+        sio.manager_initialized = True
+        self.initialize()
 
     def initialize(self) -> None:
         socketio.AsyncManager.initialize(self)  # not the pub/sub base's: it starts an untracked task
@@ -200,13 +205,13 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
         if since is None:
             log.info("subscribed to Redis channel %r", self.channel)
             return
-        connections = sum(1 for _ in self.get_participants(NAMESPACE, None))
+        connections = sum(1 for _ in self.get_participants(self.namespace, None))
         log.info("Redis link restored after %.1f s; sending Resync to this node's connections (%d)",
                  (now_ms() - since) / 1000, connections)
         try:
             # This node's connections only (ignore_queue): each node resyncs its own.
             await self.server.emit("Resync", {"reason": "backplane", "since": iso(since)},
-                                   namespace=NAMESPACE, ignore_queue=True)
+                                   namespace=self.namespace, ignore_queue=True)
         except Exception:
             log.exception("sending Resync failed")
         await self._announce_lost_publishes()
@@ -226,7 +231,7 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
                  iso(since))
         await self._publish({
             "method": "emit", "event": "Resync", "data": [{"reason": "backplane", "since": iso(since)}],
-            "binary": False, "namespace": NAMESPACE, "room": None, "skip_sid": None, "callback": None,
+            "binary": False, "namespace": self.namespace, "room": None, "skip_sid": None, "callback": None,
             "host_id": self.host_id,  # the nodes skip their own messages: this one is for the others
         })
 
@@ -369,45 +374,3 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
                     await closable.aclose()
                 except Exception as exc:
                     log.debug("closing the Redis subscriber: %s", _describe(exc))
-
-
-class RedisBackplane(Backplane):
-    """Several nodes as one: the Redis manager for fan-out, Redis for presence."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__()
-        assert settings.redis_url
-        self.node_id = uuid.uuid4().hex
-        self.manager: ClusterRedisManager = ClusterRedisManager(settings.redis_url, settings.redis_channel, redis_options())
-        try:
-            self.manager.new_client()  # parses the URL now, so a bad one stops start-up
-        except (ValueError, RuntimeError) as exc:
-            raise Unavailable(f"REDIS_URL: {exc}") from None
-        self.presence: RedisPresence = RedisPresence(
-            f"{settings.redis_channel}:presence",
-            self.node_id,
-            settings.presence_heartbeat_seconds,
-            settings.presence_node_ttl_seconds,
-        )
-
-    @property  # type: ignore[override]
-    def state(self) -> str:
-        """``"ok"``, or why not: the link (``"connecting"``/``"degraded"``), or presence degraded."""
-        if self.manager.state != "ok":
-            return self.manager.state
-        return "degraded" if self.presence.degraded else "ok"
-
-    async def start(self, sio: socketio.AsyncServer) -> None:
-        """Subscribe (waiting a little for Redis) and hand the client to presence.
-
-        A Redis that does not answer at start-up does not stop the node: it
-        serves its own clients, reports ``degraded`` and links up when it can.
-        """
-        sio.manager_initialized = True  # initialise now, not at the first connection
-        self.manager.initialize()
-        self.presence.use_client(self.manager.redis)
-        if not await self.manager.wait_linked(FIRST_LINK_TIMEOUT_SECONDS):
-            log.warning("Redis did not answer within %.0f s of start-up; starting degraded", FIRST_LINK_TIMEOUT_SECONDS)
-
-    async def stop(self) -> None:
-        await self.manager.close()

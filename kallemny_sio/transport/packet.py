@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 from socketio import packet
 
-from . import jsonshim
+from . import json_shim
 
 
 class JsonPacket(packet.Packet):
-    json = jsonshim
+    json = json_shim
     _json: str | None = None
 
     def data_is_binary(self, data: Any) -> bool:  # type: ignore[override]

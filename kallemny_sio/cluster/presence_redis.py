@@ -45,8 +45,8 @@ from typing import Any, AsyncIterator, Iterable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from .core.presence import OfflineCallback, OnlineCallback
-from .core.tasks import spawn
+from ..core.presence import ConnectionTable, OfflineCallback, OnlineCallback
+from ..core.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class RedisPresence:
             )
         self._redis: Redis | None = None
         self._scripts: dict[str, Any] = {}
-        self._local: dict[str, set[str]] = {}
+        self._local = ConnectionTable()  # this node's own connections
         self._shared = False  # True while Redis holds this node's connections and answers
         self._outage = False  # a Redis failure was logged and no restore has succeeded since
         self._sweep_after = 0.0  # loop time before which the sweeper waits (see _restore)
@@ -265,9 +265,7 @@ class RedisPresence:
 
     async def connected(self, user_id: str, sid: str) -> bool:
         async with self._gate.update():
-            sids = self._local.setdefault(user_id, set())
-            first_here = not sids
-            sids.add(sid)
+            first_here = self._local.add(user_id, sid)
             if self._shared:
                 try:
                     keys = [self._user_key(user_id), self._conns_key(self.node_id)]
@@ -280,13 +278,9 @@ class RedisPresence:
 
     async def disconnected(self, user_id: str, sid: str) -> bool:
         async with self._gate.update():
-            sids = self._local.get(user_id)
-            if not sids or sid not in sids:
+            last_here = self._local.remove(user_id, sid)
+            if last_here is None:
                 return False
-            sids.discard(sid)
-            last_here = not sids
-            if last_here:
-                del self._local[user_id]
             if self._shared:
                 try:
                     keys = [self._user_key(user_id), self._conns_key(self.node_id)]
@@ -340,9 +334,8 @@ class RedisPresence:
         """Make Redis hold exactly this node's connections; announce what that changed."""
         async with self._gate.alone():
             args: list[str] = [self.node_id, str(self._ttl_ms), self._user_prefix]
-            for user_id, sids in self._local.items():
-                for sid in sids:
-                    args += [sid, user_id]
+            for sid, user_id in self._local.pairs():
+                args += [sid, user_id]
             keys = [self._conns_key(self.node_id), self._heartbeat_key(self.node_id), self._nodes_key]
             came, went = await self._scripts["restore"](keys=keys, args=args)
             self._shared = True
@@ -353,7 +346,7 @@ class RedisPresence:
             # lived on; give every node a full TTL to refresh its own before sweeping.
             self._sweep_after = asyncio.get_running_loop().time() + self._ttl_ms / 1000
             log.info("presence: Redis answers again; this node's connections (%d) are shared again",
-                     sum(len(s) for s in self._local.values()))
+                     len(self._local))
         came_ids, went_ids = [_text(u) for u in came], [_text(u) for u in went]
         wrongly_offline = await self.online(said_offline - set(came_ids)) if said_offline else set()
         if went_ids and self._on_lost is not None:

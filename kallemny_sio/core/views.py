@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from .clock import iso
-from .storage.base import MessageRecord, ReadState, RoomSummary, UserRecord
+from ..storage.base import MessageRecord, ReadState, RoomSummary, UserRecord
 
 
 def user_view(user: UserRecord, online: bool) -> dict[str, Any]:

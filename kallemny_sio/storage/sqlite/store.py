@@ -31,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
-from ..errors import Conflict, NotFound, Unavailable
-from .base import (
+from ...errors import Conflict, NotFound, Unavailable
+from ..base import (
     MessagePage,
     MessageRecord,
     NewMessage,
@@ -43,7 +43,7 @@ from .base import (
     StoredMessage,
     UserRecord,
 )
-from .sqlite_schema import migrate
+from .schema import migrate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
