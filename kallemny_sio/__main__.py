@@ -14,6 +14,17 @@ from .errors import Unavailable
 
 log = logging.getLogger("kallemny_sio")
 
+# How long aiohttp waits for the requests in flight at SIGTERM, applied twice:
+# it waits this long for every handler to finish, then cancels the rest and
+# waits this long again. An open WebSocket always costs both waits in full:
+# once shutdown begins aiohttp reads nothing more from any connection
+# (``pre_shutdown``), so the client's answer to the close we send it (see
+# ``app._disconnect_clients``) is dropped and its handler cannot end by itself.
+# With aiohttp's 5 s, a client that did not hang up kept the process alive for
+# 10 s before the store even closed. 1 s each still lets an ordinary REST
+# request finish; the whole exit, store closed, takes about 1-2 s.
+SHUTDOWN_TIMEOUT_SECONDS = 1.0
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kallemny-sio", description="Kallemny chat server (REST + Socket.IO).")
@@ -58,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
             host=settings.host,
             port=settings.port,
             backlog=settings.listen_backlog,
-            shutdown_timeout=5.0,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
             print=lambda text: log.info("listening on http://%s:%s", settings.host, settings.port),
             access_log=None,
         )

@@ -13,11 +13,12 @@ from .cluster import Backplane, create_backplane
 from .config import Settings
 from .core.accounts import Accounts
 from .core.chat import ChatService
+from .core.limits import Guard
 from .handlers.chat_namespace import ChatNamespace
 from .handlers.delivery import NAMESPACE, SocketIODelivery
-from .keys import ACCOUNTS, BACKPLANE, CHAT, SETTINGS, SIO, STORE
+from .keys import ACCOUNTS, BACKPLANE, CHAT, GUARD, SETTINGS, SIO, STORE
 from .rest import setup_routes
-from .rest.http import MIDDLEWARES
+from .rest.http import MIDDLEWARES, security_headers
 from .storage import create_store
 from .storage.base import Store
 from .transport import create_sio
@@ -37,17 +38,19 @@ def create_app(settings: Settings) -> web.Application:
     store = create_store(settings)
     passwords = Passwords()
     backplane = create_backplane(settings, NAMESPACE)
-    sio = create_sio(settings, backplane.manager)
+    guard = Guard(settings.limits, backplane.limiter)
+    sio = create_sio(settings, backplane.manager, NAMESPACE)
     sio.attach(app, socketio_path="socket.io")
     accounts = Accounts(store, passwords, Tokens(settings.jwt_secret, settings.jwt_issuer, settings.jwt_expires_minutes),
-                        backplane.presence)
+                        backplane.presence, guard)
     # The room-members cache is exact only while every membership change passes through this process.
-    chat = ChatService(store, SocketIODelivery(sio), backplane.presence, settings.typing_ttl_seconds,
+    chat = ChatService(store, SocketIODelivery(sio), backplane.presence, guard, settings.typing_ttl_seconds,
                        cache_membership=backplane.single_node)
-    sio.register_namespace(ChatNamespace(accounts, chat))
-    app[SETTINGS], app[STORE], app[ACCOUNTS], app[CHAT], app[SIO], app[BACKPLANE] = (
-        settings, store, accounts, chat, sio, backplane)
+    sio.register_namespace(ChatNamespace(accounts, chat, guard))
+    app[SETTINGS], app[STORE], app[ACCOUNTS], app[CHAT], app[SIO], app[BACKPLANE], app[GUARD] = (
+        settings, store, accounts, chat, sio, backplane, guard)
     setup_routes(app)
+    app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.extend([
         _store_ctx(store),
         _passwords_ctx(passwords),

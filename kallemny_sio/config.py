@@ -7,6 +7,7 @@ Nothing else in the package reads ``os.environ``; everything receives a
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import secrets
@@ -21,6 +22,41 @@ MIN_SECRET_BYTES = 32
 
 class SettingsError(Exception):
     """A setting is invalid; the message names the setting and is shown as is."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rate:
+    """``count`` per ``window_seconds`` (a burst of ``count`` at once, then one every ``window/count``)."""
+
+    count: int
+    window_seconds: float
+
+    @property
+    def window_ms(self) -> int:
+        return int(self.window_seconds * 1000)
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.window_seconds:g}s"
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Contract section 9. ``enabled=False`` (``RATE_LIMITS=0``) turns every one of them off."""
+
+    enabled: bool = True
+    login_failures_per_username: Rate = Rate(5, 15 * 60)
+    login_failures_per_address: Rate = Rate(30, 15 * 60)
+    registrations_per_address: Rate = Rate(10, 3600)
+    events_per_second: float = 20.0
+    event_burst: int = 50
+    messages_per_user: Rate = Rate(30, 10)
+    connections_per_user: int = 20
+    rest_requests: Rate = Rate(120, 10)
+    room_creations_per_user: Rate = Rate(30, 3600)
+
+    @classmethod
+    def off(cls) -> "Limits":
+        return cls(enabled=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +82,9 @@ class Settings:
     websocket_fast_lane: bool = True
     sqlite_synchronous: str = "FULL"
     listen_backlog: int = 1024
+    limits: Limits = Limits()
+    trusted_proxies: tuple[str, ...] = ()
+    unauthenticated_timeout_seconds: float = 10.0
 
     @property
     def database_kind(self) -> str:
@@ -93,6 +132,59 @@ def _choice(env_name: str, raw: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise SettingsError(f"{env_name}: must be one of {', '.join(allowed)}, got {raw!r}")
     return value
+
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def _window(env_name: str, raw: str) -> float:
+    text = raw.strip().lower()
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(number):] or "s"
+    try:
+        value = float(number) * _UNITS[unit]
+    except (KeyError, ValueError):
+        raise SettingsError(f"{env_name}: a window looks like 10s, 15m or 1h, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{env_name}: the window must be positive, got {raw!r}")
+    return value
+
+
+def _rate(env: Mapping[str, str], env_name: str, default: Rate) -> Rate:
+    """``COUNT`` (the default window) or ``COUNT/WINDOW`` (``30/10s``, ``5/15m``, ``10/1h``)."""
+    raw = env.get(env_name, "").strip()
+    if not raw:
+        return default
+    count, _, window = raw.partition("/")
+    return Rate(_int(env_name, count.strip()), _window(env_name, window) if window else default.window_seconds)
+
+
+def _limits(env: Mapping[str, str]) -> Limits:
+    d = Limits()
+    return Limits(
+        enabled=env.get("RATE_LIMITS", "1").strip().lower() not in ("0", "false", "no", "off"),
+        login_failures_per_username=_rate(env, "LOGIN_FAILURES_PER_USERNAME", d.login_failures_per_username),
+        login_failures_per_address=_rate(env, "LOGIN_FAILURES_PER_ADDRESS", d.login_failures_per_address),
+        registrations_per_address=_rate(env, "REGISTRATIONS_PER_ADDRESS", d.registrations_per_address),
+        events_per_second=_float("EVENTS_PER_SECOND", env.get("EVENTS_PER_SECOND", str(d.events_per_second))),
+        event_burst=_int("EVENT_BURST", env.get("EVENT_BURST", str(d.event_burst))),
+        messages_per_user=_rate(env, "MESSAGES_PER_USER", d.messages_per_user),
+        connections_per_user=_int("CONNECTIONS_PER_USER", env.get("CONNECTIONS_PER_USER", str(d.connections_per_user))),
+        rest_requests=Rate(_int("REST_REQUESTS_PER_10S", env.get("REST_REQUESTS_PER_10S", str(d.rest_requests.count))), 10),
+        room_creations_per_user=_rate(env, "ROOM_CREATIONS_PER_USER", d.room_creations_per_user),
+    )
+
+
+def _trusted_proxies(raw: str) -> tuple[str, ...]:
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(f"TRUSTED_PROXIES: {item!r} is not an address or CIDR") from None
+    return tuple(networks)
 
 
 def _check_database_url(url: str) -> None:
@@ -206,6 +298,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         websocket_compression=env.get("WEBSOCKET_COMPRESSION", "").lower() in ("1", "true", "yes", "on"),
         websocket_fast_lane=env.get("WEBSOCKET_FAST_LANE", "1").lower() not in ("0", "false", "no", "off"),
         sqlite_synchronous=_choice("SQLITE_SYNCHRONOUS", env.get("SQLITE_SYNCHRONOUS", "FULL"), ("FULL", "NORMAL")),
+        limits=_limits(env),
+        trusted_proxies=_trusted_proxies(env.get("TRUSTED_PROXIES", "")),
     )
     values.update(given)
     return Settings(**values)  # type: ignore[arg-type]

@@ -61,7 +61,21 @@ class UnsupportedMediaType(ChatError):
 
 
 class RateLimited(ChatError):
+    """Over a limit (contract section 9): says when to try again."""
+
     code, status = "rate_limited", 429
+
+    def __init__(self, message: str, retry_after_ms: int = 1000) -> None:
+        super().__init__(message)
+        self.retry_after_ms = max(1, int(retry_after_ms))
+
+    @property
+    def retry_after_seconds(self) -> int:
+        """``Retry-After`` for HTTP: whole seconds, rounded up."""
+        return max(1, -(-self.retry_after_ms // 1000))
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "retryAfterMs": self.retry_after_ms}
 
 
 class Unavailable(ChatError):

@@ -12,6 +12,7 @@ from .config import Settings
 if TYPE_CHECKING:
     from .core.accounts import Accounts
     from .core.chat import ChatService
+    from .core.limits import Guard
     from .cluster import Backplane
     from .storage.base import Store
 
@@ -21,3 +22,4 @@ ACCOUNTS: web.AppKey["Accounts"] = web.AppKey("accounts")
 CHAT: web.AppKey["ChatService"] = web.AppKey("chat")
 SIO = web.AppKey("sio", socketio.AsyncServer)
 BACKPLANE: web.AppKey["Backplane"] = web.AppKey("backplane")
+GUARD: web.AppKey["Guard"] = web.AppKey("guard")

@@ -17,13 +17,16 @@ from .errors import Invalid, validation_error
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 MAX_CONTENT = 4000
+NOT_BLANK = r"\S"  # after trimming, something is left (stated in the document, checked by the length)
+MAX_MEMBER_IDS = 100
+MAX_ROOMS_PAGE = 500
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Username = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=USERNAME_PATTERN)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-RoomName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CONTENT)]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=NOT_BLANK)]
+RoomName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK)]
+Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CONTENT, pattern=NOT_BLANK)]
 ClientMessageId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
@@ -47,10 +50,23 @@ class LoginRequest(Model):
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
+_CREATE_ROOM_RULES = {
+    "description": "private: exactly one other member id, no name, never public; group: a name is required",
+    "oneOf": [
+        {"properties": {"type": {"const": "private"}, "memberIds": {"minItems": 1, "maxItems": 1},
+                        "isPublic": {"const": False}},
+         "required": ["type", "memberIds"], "not": {"required": ["name"]}},
+        {"properties": {"type": {"const": "group"}, "name": {"type": "string"}}, "required": ["type", "name"]},
+    ],
+}
+
+
 class CreateRoomRequest(Model):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True, json_schema_extra=_CREATE_ROOM_RULES)
+
     type: Literal["private", "group"]
     name: RoomName | None = None
-    member_ids: list[Id] = Field(default_factory=list, alias="memberIds", max_length=1000)
+    member_ids: list[Id] = Field(default_factory=list, alias="memberIds", max_length=MAX_MEMBER_IDS)
     is_public: bool = Field(default=False, alias="isPublic")
 
     @model_validator(mode="after")
@@ -77,6 +93,12 @@ class HistoryQuery(Model):
         if self.before is not None and self.after is not None:
             raise ValueError("before: give before or after, not both")
         return self
+
+
+class RoomsQuery(Model):
+    limit: int = Field(default=100, ge=1, le=MAX_ROOMS_PAGE)
+    cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        default=None, description="the X-Next-Cursor header of the previous page")
 
 
 class UsersQuery(Model):
@@ -174,6 +196,42 @@ class HealthOut(Model):
 M = TypeVar("M", bound=BaseModel)
 
 
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def lone_surrogate_at(data: Any, path: str = "") -> str | None:
+    """Where ``data`` holds a lone UTF-16 surrogate (JavaScript text cut inside a character), or None.
+
+    Such text cannot be stored or sent as UTF-8; JavaScript's ``JSON.stringify``
+    sends it as ``"\\ud800"`` and the standard ``json`` module reads it back.
+    """
+    if isinstance(data, str):
+        return (path or "payload") if _has_surrogate(data) else None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _has_surrogate(key):
+                return path or "payload"
+            found = lone_surrogate_at(value, where)
+            if found:
+                return found
+    elif isinstance(data, (list, tuple)):
+        for i, value in enumerate(data):
+            found = lone_surrogate_at(value, f"{path}.{i}" if path else str(i))
+            if found:
+                return found
+    return None
+
+
+def refuse_lone_surrogates(data: Any, path: str = "") -> None:
+    """Raises :class:`Invalid` naming the field when ``data`` holds a lone surrogate (text is refused, not repaired)."""
+    where = lone_surrogate_at(data, path)
+    if where is not None:
+        raise Invalid(f"{where.encode('ascii', 'backslashreplace').decode()}: text with a lone UTF-16 surrogate"
+                      " (a character cut in half) is not accepted")
+
+
 def parse(model: type[M], data: Any, *, strict: bool = True) -> M:
     """Validate ``data`` as ``model``.
 
@@ -182,6 +240,7 @@ def parse(model: type[M], data: Any, *, strict: bool = True) -> M:
     """
     if not isinstance(data, dict):
         raise Invalid("body: expected a JSON object")
+    refuse_lone_surrogates(data)
     try:
         return model.model_validate(data, strict=strict)
     except ValidationError as exc:

@@ -23,7 +23,7 @@ import socketio
 from aiohttp import web
 
 from kallemny_sio.app import create_app
-from kallemny_sio.config import Settings
+from kallemny_sio.config import Limits, Settings
 
 TEST_SECRET = "test-secret-" + "x" * 40
 _names = itertools.count(1)
@@ -89,13 +89,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    """Settings for a test server (fast typing expiry, fixed secret)."""
+    """Settings for a test server (fast typing expiry, fixed secret, limits off unless ``limits=`` says otherwise).
+
+    The suites register hundreds of users and send in bursts from one address;
+    the limits of contract section 9 have their own suite (``tests/limits/``).
+    """
     values: dict[str, Any] = dict(
         host="127.0.0.1",
         port=free_port(),
         database_url=database_url,
         jwt_secret=TEST_SECRET,
         typing_ttl_seconds=0.5,
+        limits=Limits.off(),
     )
     values.update(overrides)
     return Settings(**values)

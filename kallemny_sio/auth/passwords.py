@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -51,37 +51,59 @@ class Passwords:
     used other parameters so the caller can rehash it. At most ``max_waiting``
     hashes wait for a thread; past that, callers get ``rate_limited`` at once
     instead of a queue that grows faster than it drains.
+
+    Fairness: a hash may name the keys it is done for (the client address,
+    the account), and each key holds at most ``per_key`` of the places at
+    once; past that, its callers get ``rate_limited`` at once. So a flood from
+    one address or on one account fills a few places, never the queue, and
+    another user's login waits at most for those few hashes.
     """
 
-    def __init__(self, hasher: PasswordHasher | None = None, workers: int = 1, max_waiting: int = 32) -> None:
+    def __init__(self, hasher: PasswordHasher | None = None, workers: int = 1, max_waiting: int = 32,
+                 per_key: int = 2) -> None:
         self._hasher = hasher or PasswordHasher(**OWASP_ARGON2ID)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2",
                                         initializer=_lower_thread_priority)
         self._max_in_flight = workers + max_waiting
         self._in_flight = 0
+        self._per_key = per_key
+        self._by_key: dict[str, int] = {}
         # A fixed hash to verify against when the user does not exist, so an
         # unknown username costs the same time as a wrong password.
         self._dummy = self._hasher.hash("not a real password")
 
-    async def hash(self, password: str) -> str:
-        """An encoded Argon2id hash of ``password``."""
-        return await self._submit(self._hasher.hash, password)
+    async def hash(self, password: str, keys: Sequence[str] = ()) -> str:
+        """An encoded Argon2id hash of ``password`` (``keys``: on whose behalf, for fairness)."""
+        return await self._submit(keys, self._hasher.hash, password)
 
-    async def verify(self, encoded: str | None, password: str) -> tuple[bool, bool]:
+    async def verify(self, encoded: str | None, password: str, keys: Sequence[str] = ()) -> tuple[bool, bool]:
         """Check ``password``; returns ``(matches, needs_rehash)``.
 
         ``encoded`` ``None`` (no such user) burns the same time and never matches.
-        """
-        return await self._submit(self._verify, encoded, password)
 
-    async def _submit(self, fn: Callable[..., T], *args: Any) -> T:
+        Raises:
+            RateLimited: the queue is full, or one of ``keys`` holds its share of it.
+        """
+        return await self._submit(keys, self._verify, encoded, password)
+
+    async def _submit(self, keys: Sequence[str], fn: Callable[..., T], *args: Any) -> T:
         if self._in_flight >= self._max_in_flight:
             raise RateLimited("too many logins in progress; retry in a moment")
+        if any(self._by_key.get(key, 0) >= self._per_key for key in keys):
+            raise RateLimited("too many logins in progress from here or for this account; retry in a moment")
         self._in_flight += 1
+        for key in keys:
+            self._by_key[key] = self._by_key.get(key, 0) + 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
         finally:
             self._in_flight -= 1
+            for key in keys:
+                left = self._by_key[key] - 1
+                if left:
+                    self._by_key[key] = left
+                else:
+                    del self._by_key[key]
 
     def _verify(self, encoded: str | None, password: str) -> tuple[bool, bool]:
         try:

@@ -1,4 +1,11 @@
-"""Access tokens: HS256 JWTs with ``sub``, ``iat``, ``exp``, ``iss`` and ``jti``."""
+"""Access tokens: HS256 JWTs with ``sub``, ``iat``, ``exp``, ``iss``, ``jti`` and ``uct``.
+
+``uct`` binds a token to the user it was minted for, not only to an id: it is
+the user's creation time (ms), which a verifier compares with the user it
+loads. A database started afresh reuses ids ("1", "2", ...), never the
+creation time of a user, so a token of one database's user "1" does not
+authenticate another database's user "1" signed with the same secret.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,14 @@ import uuid
 import jwt
 
 ALGORITHM = "HS256"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What a verified token says: the user id and the user's creation time it was minted for."""
+
+    user_id: str
+    user_created_at: int | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,20 +39,22 @@ class Tokens:
         self._issuer = issuer
         self._lifetime_s = lifetime_minutes * 60
 
-    def issue(self, user_id: str, now_ms: int) -> IssuedToken:
-        """A token for ``user_id`` valid from ``now_ms`` for the configured lifetime."""
+    def issue(self, user_id: str, user_created_at: int, now_ms: int) -> IssuedToken:
+        """A token for the user ``user_id`` created at ``user_created_at``, valid from ``now_ms``."""
         iat = now_ms // 1000
         exp = iat + self._lifetime_s
-        claims = {"sub": user_id, "iat": iat, "exp": exp, "iss": self._issuer, "jti": uuid.uuid4().hex}
+        claims = {"sub": user_id, "uct": user_created_at, "iat": iat, "exp": exp, "iss": self._issuer,
+                  "jti": uuid.uuid4().hex}
         return IssuedToken(jwt.encode(claims, self._secret, algorithm=ALGORITHM), exp * 1000)
 
-    def verify(self, token: object) -> str | None:
-        """The user id a valid token names, or ``None`` for anything else.
+    def verify(self, token: object) -> TokenClaims | None:
+        """What a valid token says, or ``None`` for anything else.
 
         The algorithm is pinned (so ``alg: none`` and key confusion fail),
         ``exp``, ``iat`` and ``sub`` are required and the issuer is checked.
+        Text that is not a token (non-ASCII, a lone surrogate) is ``None`` too.
         """
-        if not isinstance(token, str) or not token or len(token) > 4096:
+        if not isinstance(token, str) or not token or len(token) > 4096 or not token.isascii():
             return None
         try:
             claims = jwt.decode(
@@ -47,15 +64,17 @@ class Tokens:
                 issuer=self._issuer,
                 options={"require": ["exp", "iat", "sub", "iss"]},
             )
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError):
             return None
-        sub = claims.get("sub")
-        return sub if isinstance(sub, str) and sub else None
+        sub, uct = claims.get("sub"), claims.get("uct")
+        if not isinstance(sub, str) or not sub:
+            return None
+        return TokenClaims(sub, uct if isinstance(uct, int) and not isinstance(uct, bool) else None)
 
 
 def bearer_token(header: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
-    if not header:
+    if not header or not header.isascii():
         return None
     scheme, _, token = header.strip().partition(" ")
     return (token.strip() or None) if scheme.lower() == "bearer" else None

@@ -1,7 +1,7 @@
 """How nodes share fan-out and presence: the interface, and its one-node default.
 
 A backplane gives the Socket.IO server its client manager and the core its
-presence, and starts and stops with the node. :class:`Backplane` itself is one
+presence and its limit counters, and starts and stops with the node. :class:`Backplane` itself is one
 node alone (python-socketio's in-process manager with direct emits, local
 presence); :class:`~.backplane_redis.RedisBackplane` makes several nodes one.
 Which one runs is chosen in :func:`kallemny_sio.cluster.create_backplane`.
@@ -13,6 +13,7 @@ from typing import Optional
 
 import socketio
 
+from ..core.limits import Limiter, MemoryLimiter
 from ..core.presence import LocalPresence, Presence
 from ..transport.fanout import DirectEmitManager
 
@@ -32,6 +33,7 @@ class Backplane:
     def __init__(self) -> None:
         self.manager: socketio.AsyncManager = DirectEmitManager()
         self.presence: Presence = LocalPresence()
+        self.limiter: Limiter = MemoryLimiter()
 
     async def start(self, sio: socketio.AsyncServer) -> None:
         """Begin (after the store is open)."""

@@ -13,6 +13,7 @@ import socketio
 
 from ..errors import Unavailable
 from .backplane import Backplane
+from .limits_redis import RedisLimiter
 from .presence_redis import RedisPresence
 from .redis_link import ClusterRedisManager, redis_options
 
@@ -48,6 +49,7 @@ class RedisBackplane(Backplane):
         self.presence: RedisPresence = RedisPresence(
             f"{channel}:presence", self.node_id, heartbeat_seconds, node_ttl_seconds,
         )
+        self.limiter: RedisLimiter = RedisLimiter(f"{channel}:limits")
 
     @property  # type: ignore[override]
     def state(self) -> str:
@@ -64,6 +66,7 @@ class RedisBackplane(Backplane):
         """
         self.manager.start(sio)
         self.presence.use_client(self.manager.redis)
+        self.limiter.use_client(self.manager.redis)
         if not await self.manager.wait_linked(FIRST_LINK_TIMEOUT_SECONDS):
             log.warning("Redis did not answer within %.0f s of start-up; starting degraded", FIRST_LINK_TIMEOUT_SECONDS)
 

@@ -304,6 +304,14 @@ class RedisPresence:
                 self._go_local(exc)
         return {u for u in ids if u in self._local}
 
+    async def connection_count(self, user_id: str) -> int:
+        if self._shared and self._redis is not None:
+            try:
+                return int(await self._redis.scard(self._user_key(user_id)))
+            except REDIS_FAILURES as exc:
+                self._go_local(exc)
+        return self._local.count(user_id)
+
     # -- background --------------------------------------------------------------
 
     async def _every_interval(self, work: Any, what: str, jitter: bool = False) -> None:

@@ -12,11 +12,12 @@ from typing import Any, Iterable
 
 from .clock import iso, now_ms
 from ..errors import Forbidden, Invalid, NotFound
-from ..schemas import CreateRoomRequest, HistoryQuery, MarkReadPayload, SendMessagePayload, UsersQuery
+from ..schemas import CreateRoomRequest, HistoryQuery, MarkReadPayload, RoomsQuery, SendMessagePayload, UsersQuery
 from ..storage.base import NewMessage, RoomSummary, Store
 from .views import message_view, read_view, room_view, user_view
 from .accounts import Caller
 from .delivery import Delivery
+from .limits import Guard
 from .membership import Membership
 from .presence import Presence
 from .typing_state import TypingTracker
@@ -27,9 +28,10 @@ log = logging.getLogger(__name__)
 class ChatService:
     """One node's chat logic over a store, a delivery and a presence."""
 
-    def __init__(self, store: Store, delivery: Delivery, presence: Presence, typing_ttl_seconds: float,
+    def __init__(self, store: Store, delivery: Delivery, presence: Presence, guard: Guard, typing_ttl_seconds: float,
                  cache_membership: bool = False) -> None:
         self._store = store
+        self._guard = guard
         self._members = Membership(store, cached=cache_membership)
         self._delivery = delivery
         self._presence = presence
@@ -62,9 +64,22 @@ class ChatService:
 
     # -- rooms ---------------------------------------------------------------
 
-    async def list_rooms(self, user_id: str) -> list[dict[str, Any]]:
-        """The caller's rooms, most recent activity first."""
-        return await self._room_views(await self._store.list_room_summaries(user_id))
+    async def list_rooms(self, user_id: str, query: RoomsQuery | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the caller's rooms, most recent activity first, and the cursor of the next page (or None).
+
+        The cursor names the last room of the page and its activity time, so a
+        room that moves to the top meanwhile is not shown twice on later pages.
+
+        Raises:
+            Invalid: the cursor is not one this server gave.
+        """
+        query = query or RoomsQuery()
+        summaries = await self._store.list_room_summaries(user_id)
+        start = _page_start(summaries, query.cursor) if query.cursor else 0
+        page = summaries[start:start + query.limit]
+        more = start + query.limit < len(summaries)
+        cursor = f"{page[-1].room.last_activity_at}.{page[-1].room.id}" if more and page else None
+        return await self._room_views(page), cursor
 
     async def room(self, user_id: str, room_id: str) -> dict[str, Any]:
         """One room as the caller sees it (a member)."""
@@ -88,6 +103,7 @@ class ChatService:
         Raises:
             Invalid: unknown member ids, or a private room with oneself.
         """
+        await self._guard.before_room_creation(user_id)
         requested = list(dict.fromkeys(req.member_ids))
         known = {u.id for u in await self._store.get_users(requested)}
         unknown = [m for m in requested if m not in known]
@@ -107,6 +123,7 @@ class ChatService:
         self._members.forget(room.id)
         view = await self.room(user_id, room.id)
         if created:
+            await self._guard.room_created(user_id)
             await self._delivery.emit("RoomCreated", view, [m["id"] for m in view["members"]])
         return view, created
 
@@ -162,7 +179,11 @@ class ChatService:
         The store commits before this returns and before anyone receives the
         message. A resend with the same ``clientMessageId`` returns the stored
         message and is not delivered again. Sending ends the sender's typing.
+
+        Raises:
+            RateLimited: over ``MESSAGES_PER_USER`` (checked first: nothing is read or stored).
         """
+        await self._guard.before_send(caller.user_id)
         await self._members_of(req.room_id, caller.user_id)
         stored = await self._store.add_message(
             NewMessage(req.room_id, caller.user_id, caller.username, req.content, now_ms(), req.client_message_id)
@@ -237,6 +258,10 @@ class ChatService:
         online = await self._presence.online(u.id for u in users)
         return [user_view(u, u.id in online) for u in users]
 
+    async def connection_count(self, user_id: str) -> int:
+        """How many connections ``user_id`` has open, on every node."""
+        return await self._presence.connection_count(user_id)
+
     async def connected(self, caller: Caller, sid: str) -> None:
         """Count a connection; the user's first anywhere announces ``UserOnline``."""
         if await self._presence.connected(caller.user_id, sid):
@@ -270,3 +295,21 @@ class ChatService:
         """Users online again once shared presence was restored after an outage: announce them online."""
         for user in await self._store.get_users(user_ids):
             await self._announce_presence(Caller(user.id, user.username), True, iso(user.last_seen))
+
+
+def _page_start(summaries: list[RoomSummary], cursor: str) -> int:
+    """Where the page after ``cursor`` (``"<activity ms>.<room id>"``) starts in ``summaries``.
+
+    Raises:
+        Invalid: not a cursor.
+    """
+    activity, _, room_id = cursor.partition(".")
+    if not activity.isdigit() or not room_id:
+        raise Invalid("cursor: not a cursor this server gave (use the X-Next-Cursor header)")
+    at = int(activity)
+    for i, summary in enumerate(summaries):
+        if summary.room.id == room_id and summary.room.last_activity_at == at:
+            return i + 1
+        if summary.room.last_activity_at < at:
+            return i
+    return len(summaries)

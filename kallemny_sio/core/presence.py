@@ -28,6 +28,9 @@ class Presence(Protocol):
     async def online(self, user_ids: Iterable[str]) -> set[str]:
         """The subset of ``user_ids`` that is online."""
 
+    async def connection_count(self, user_id: str) -> int:
+        """How many connections ``user_id`` has open (on every node)."""
+
 
 class ConnectionTable:
     """Which connections each user has open here: the first-here / last-here rule, once.
@@ -61,6 +64,10 @@ class ConnectionTable:
     def __contains__(self, user_id: object) -> bool:
         return user_id in self._sids
 
+    def count(self, user_id: str) -> int:
+        """How many connections ``user_id`` has here."""
+        return len(self._sids.get(user_id, ()))
+
     def pairs(self) -> list[tuple[str, str]]:
         """Every ``(sid, user_id)`` counted here."""
         return [(sid, user_id) for user_id, sids in self._sids.items() for sid in sids]
@@ -93,3 +100,6 @@ class LocalPresence:
 
     async def online(self, user_ids: Iterable[str]) -> set[str]:
         return {u for u in user_ids if u in self._table}
+
+    async def connection_count(self, user_id: str) -> int:
+        return self._table.count(user_id)

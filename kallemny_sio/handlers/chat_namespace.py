@@ -19,8 +19,10 @@ from ..auth.tokens import bearer_token
 from ..core.accounts import Accounts, Caller
 from ..core.chat import ChatService
 from ..core.delivery import user_channel
-from ..errors import ChatError, Internal, NotFound, Unauthorized
+from ..core.limits import EventBucket, Guard
+from ..errors import ChatError, Internal, NotFound, RateLimited, Unauthorized
 from ..schemas import MarkReadPayload, RoomRefPayload, SendMessagePayload, TypingPayload
+from ..core.tasks import spawn
 from .delivery import NAMESPACE
 from .payloads import event_payload
 
@@ -55,11 +57,14 @@ def _shrink_environ(environ: dict[str, Any]) -> None:
 class ChatNamespace(socketio.AsyncNamespace):
     """Client→server events of contract section 4."""
 
-    def __init__(self, accounts: Accounts, chat: ChatService) -> None:
+    def __init__(self, accounts: Accounts, chat: ChatService, guard: Guard) -> None:
         super().__init__(NAMESPACE)
         self._accounts = accounts
         self._chat = chat
+        self._guard = guard
         self._callers: dict[str, Caller] = {}
+        self._buckets: dict[str, EventBucket] = {}
+        self._in_flight: dict[str, int] = {}
         self._events: dict[str, Callable[[Caller, str, tuple[Any, ...]], Awaitable[Ack]]] = {
             "SendMessage": self.send_message,
             "JoinChatRoom": self.join_chat_room,
@@ -78,7 +83,39 @@ class ChatNamespace(socketio.AsyncNamespace):
                 return await self.on_connect(*args)
             return await self.on_disconnect(args[0])
         sid, payload = args[0], args[1:]
-        return await self._dispatch(event, sid, payload)
+        refused = self._over_limit(sid)
+        if refused is not None:
+            return refused
+        self._in_flight[sid] = self._in_flight.get(sid, 0) + 1
+        try:
+            return await self._dispatch(event, sid, payload)
+        finally:
+            left = self._in_flight.get(sid, 1) - 1
+            if left > 0:
+                self._in_flight[sid] = left
+            else:
+                self._in_flight.pop(sid, None)
+
+    def _over_limit(self, sid: str) -> Ack | None:
+        """The connection's event rate, before anything is parsed: an ack when over it, else None.
+
+        A connection also holds at most ``EVENT_BURST`` events in progress (a
+        client that does not wait for acks cannot pile up work), and one that
+        keeps sending at ten times its rate for ten seconds is disconnected.
+        """
+        bucket = self._buckets.get(sid)
+        if bucket is None:
+            return None
+        wait = bucket.take()
+        if not wait and self._in_flight.get(sid, 0) >= self._guard.limits.event_burst:
+            wait = 100
+        if not wait:
+            return None
+        if bucket.abusive:
+            self._buckets.pop(sid, None)
+            log.info("disconnecting %s: events at ten times the limit for ten seconds", sid)
+            spawn(self.disconnect(sid), name="disconnect-abusive")
+        return RateLimited(f"too many events on this connection; retry in {wait} ms", retry_after_ms=wait).ack()
 
     async def _dispatch(self, event: Any, sid: str, payload: tuple[Any, ...]) -> Ack:
         handler = self._events.get(event) if isinstance(event, str) else None
@@ -105,7 +142,12 @@ class ChatNamespace(socketio.AsyncNamespace):
         except Exception:  # anything but Refused would leave the client hanging
             log.exception("authentication failed unexpectedly")
             raise Refused("internal") from None
+        if self._guard.too_many_connections(await self._chat.connection_count(caller.user_id)):
+            raise Refused("rate_limited")
         self._callers[sid] = caller
+        bucket = self._guard.event_bucket()
+        if bucket is not None:
+            self._buckets[sid] = bucket
         _shrink_environ(environ)
         await self.enter_room(sid, user_channel(caller.user_id))
         try:
@@ -114,6 +156,7 @@ class ChatNamespace(socketio.AsyncNamespace):
             log.exception("presence update failed at connect of user %s", caller.user_id)
 
     async def on_disconnect(self, sid: str, *reason: Any) -> None:
+        self._buckets.pop(sid, None)
         caller = self._callers.pop(sid, None)
         if caller is None:
             return

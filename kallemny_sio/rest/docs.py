@@ -1,7 +1,10 @@
 """The OpenAPI 3.1 document, generated from :mod:`kallemny_sio.schemas`, and Swagger UI.
 
 Swagger UI's assets come from the ``swagger-ui-py`` package and are served by
-the app itself (no CDN).
+the app itself (no CDN), and the page makes no request outside the app: Swagger
+UI's validator badge (which, whenever the page is not served from localhost,
+sends the document's URL to ``validator.swagger.io`` and shows its verdict) is
+turned off.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from .http import json_response
 REF = "#/components/schemas/{model}"
 _REQUESTS = [s.RegisterRequest, s.LoginRequest, s.CreateRoomRequest]
 _RESPONSES = [s.AuthOut, s.UserOut, s.RoomOut, s.MessageOut, s.MessagePageOut, s.ErrorOut, s.HealthOut]
+# SwaggerUIBundle options added to swagger-ui-py's defaults, as JavaScript source.
+# validatorUrl null: no validator badge, so no request to validator.swagger.io.
+SWAGGER_UI_PARAMETERS = {"validatorUrl": "null"}
 
 
 def _ref(model: type) -> dict[str, str]:
@@ -35,7 +41,8 @@ def _json(model: type, description: str, array: bool = False) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "invalid input (the message names the field)", 401: "missing, malformed, expired or forged token",
             403: "not a member", 404: "no such room", 409: "username taken", 413: "body over 64 KiB",
-            415: "body is not application/json", 503: "database unavailable"}
+            415: "body is not application/json", 429: "over a limit (Retry-After says when to retry)",
+            503: "database unavailable"}
     return {str(c): _json(s.ErrorOut, text[c]) for c in codes}
 
 
@@ -51,23 +58,36 @@ def _paths() -> dict[str, Any]:
                               "responses": {"200": _json(s.HealthOut, "serving"), "503": _json(s.HealthOut, "database unreachable")}}},
         "/api/auth/register": {"post": {"summary": "Create an account and get a token", "tags": ["auth"],
                                         "requestBody": body(s.RegisterRequest),
-                                        "responses": {"201": _json(s.AuthOut, "registered"), **_errors(400, 409, 413, 415)}}},
+                                        "responses": {"201": _json(s.AuthOut, "registered"), **_errors(400, 409, 413, 415, 429)}}},
         "/api/auth/login": {"post": {"summary": "Log in", "tags": ["auth"], "requestBody": body(s.LoginRequest),
-                                     "responses": {"200": _json(s.AuthOut, "logged in"), **_errors(400, 401, 413, 415)}}},
+                                     "responses": {"200": _json(s.AuthOut, "logged in"), **_errors(400, 401, 413, 415, 429)}}},
         "/api/chat/rooms": {
-            "get": {"summary": "The caller's rooms, most recent activity first", "tags": ["chat"], "security": secured,
-                    "responses": {"200": _json(s.RoomOut, "rooms", array=True), **_errors(401)}},
+            "get": {"summary": "A page of the caller's rooms, most recent activity first", "tags": ["chat"],
+                    "security": secured,
+                    "description": "When more rooms follow, the response has an `X-Next-Cursor` header (and a "
+                                   "`Link: <...>; rel=\"next\"`): pass it as `cursor` for the next page.",
+                    "parameters": [
+                        _query("limit", {"type": "integer", "minimum": 1, "maximum": s.MAX_ROOMS_PAGE, "default": 100},
+                               "page size"),
+                        _query("cursor", {"type": "string", "minLength": 1, "maxLength": 200},
+                               "the X-Next-Cursor header of the previous page"),
+                    ],
+                    "responses": {"200": {**_json(s.RoomOut, "rooms", array=True), "headers": {
+                        "X-Next-Cursor": {"schema": {"type": "string"}, "description": "cursor of the next page, if any"}}},
+                        **_errors(400, 401, 429)}},
             "post": {"summary": "Create a private or group room", "tags": ["chat"], "security": secured,
                      "requestBody": body(s.CreateRoomRequest),
                      "responses": {"201": _json(s.RoomOut, "created"), "200": _json(s.RoomOut, "the existing private room of the pair"),
-                                   **_errors(400, 401, 413, 415)}}},
+                                   **_errors(400, 401, 413, 415, 429)}}},
         "/api/chat/rooms/{roomId}/messages": {"get": {
             "summary": "A page of history, oldest first", "tags": ["chat"], "security": secured,
             "parameters": [
                 {"name": "roomId", "in": "path", "required": True, "schema": {"type": "string"}},
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}, "page size"),
-                _query("before", {"type": "string"}, "the page just older than this message id"),
-                _query("after", {"type": "string"}, "the page just newer than this message id (catch-up)"),
+                _query("before", {"type": "string", "minLength": 1, "maxLength": 64},
+                       "the page just older than this message id (not with after)"),
+                _query("after", {"type": "string", "minLength": 1, "maxLength": 64},
+                       "the page just newer than this message id (catch-up; not with before)"),
             ],
             "responses": {"200": _json(s.MessagePageOut, "a page"), **_errors(400, 401, 403, 404)}}},
         "/api/chat/users": {"get": {
@@ -99,4 +119,5 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/openapi.json", openapi_json)
-    api_doc(app, config_spec=orjson.dumps(openapi_document()).decode(), url_prefix="/api/docs", title="Kallemny API")
+    api_doc(app, config_spec=orjson.dumps(openapi_document()).decode(), url_prefix="/api/docs", title="Kallemny API",
+            parameters=SWAGGER_UI_PARAMETERS)

@@ -7,10 +7,13 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from ..errors import ChatError, Internal, Invalid, MethodNotAllowed, NotFound, TooLarge, Unauthorized, UnsupportedMediaType
 from ..auth.tokens import bearer_token
-from ..keys import ACCOUNTS, SETTINGS
+from ..core.addresses import client_address, via_trusted_https
+from ..errors import (ChatError, Internal, Invalid, MethodNotAllowed, NotFound, RateLimited, TooLarge, Unauthorized,
+                      UnsupportedMediaType)
+from ..keys import ACCOUNTS, GUARD, SETTINGS
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -28,7 +31,15 @@ def error_response(error: ChatError) -> web.Response:
     response = json_response({"error": error.body()}, status=error.status)
     if isinstance(error, Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer realm="kallemny"'
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
     return response
+
+
+def request_address(request: web.Request) -> str:
+    """The client's address: the peer, or the first untrusted hop of ``X-Forwarded-For`` (``TRUSTED_PROXIES``)."""
+    return client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                          request.app[SETTINGS].trusted_proxies)
 
 
 async def read_json(request: web.Request) -> Any:
@@ -41,9 +52,13 @@ async def read_json(request: web.Request) -> Any:
     if request.content_type != "application/json":
         raise UnsupportedMediaType("body: Content-Type must be application/json")
     try:
-        return orjson.loads(await request.read())
+        raw = await request.read()
+    except HttpProcessingError:  # e.g. a body that is not what its Content-Encoding says
+        raise Invalid("body: cannot be decoded as its Content-Encoding says") from None
+    try:
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise Invalid("body: malformed JSON") from None
+        raise Invalid("body: malformed JSON (or text that is not UTF-8, such as a lone surrogate)") from None
 
 
 def caller_id(request: web.Request) -> str:
@@ -89,11 +104,34 @@ async def body_limit_middleware(request: web.Request, handler: Handler) -> web.S
 
 @web.middleware
 async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every ``/api/chat/*`` request needs a valid bearer token."""
-    if request.path.startswith(GUARDED_PREFIX) and request.method != "OPTIONS":
-        caller = await request.app[ACCOUNTS].authenticate(bearer_token(request.headers.get("Authorization")))
+    """Every ``/api/chat/*`` request needs a valid bearer token; every ``/api/`` request counts.
+
+    ``REST_REQUESTS_PER_10S`` counts per token's user, and per client address
+    for requests without a valid token (a 401 counts against the address).
+    """
+    if request.method == "OPTIONS" or not request.path.startswith("/api/"):
+        return await handler(request)
+    guard = request.app[GUARD]
+    if request.path.startswith(GUARDED_PREFIX):
+        try:
+            caller = await request.app[ACCOUNTS].authenticate(bearer_token(request.headers.get("Authorization")))
+        except Unauthorized:
+            await guard.rest_request(f"addr:{request_address(request)}")
+            raise
+        await guard.rest_request(f"user:{caller.user_id}")
         request[CALLER_ID] = caller.user_id
+    else:
+        await guard.rest_request(f"addr:{request_address(request)}")
     return await handler(request)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """No library versions in ``Server``; ``Strict-Transport-Security`` in production over HTTPS."""
+    response.headers["Server"] = "Kallemny"
+    settings = request.app[SETTINGS]
+    if settings.production and via_trusted_https(request.remote, request.scheme,
+                                                 request.headers.get("X-Forwarded-Proto"), settings.trusted_proxies):
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
 
 
 @web.middleware
@@ -111,6 +149,7 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
         response = await handler(request)
     if allowed:
         response.headers["Access-Control-Allow-Origin"] = "*" if origins == "*" else origin  # type: ignore[assignment]
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After, X-Next-Cursor, Link"
         response.headers["Vary"] = "Origin"
     return response
 

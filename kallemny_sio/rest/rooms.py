@@ -5,12 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..keys import CHAT
-from ..schemas import CreateRoomRequest, HistoryQuery, parse
+from ..schemas import CreateRoomRequest, HistoryQuery, RoomsQuery, parse
 from .http import caller_id, json_response, read_json
 
 
 async def list_rooms(request: web.Request) -> web.Response:
-    return json_response(await request.app[CHAT].list_rooms(caller_id(request)))
+    query = parse(RoomsQuery, dict(request.query), strict=False)
+    rooms, cursor = await request.app[CHAT].list_rooms(caller_id(request), query)
+    response = json_response(rooms)
+    if cursor is not None:
+        response.headers["X-Next-Cursor"] = cursor
+        response.headers["Link"] = f'</api/chat/rooms?limit={query.limit}&cursor={cursor}>; rel="next"'
+    return response
 
 
 async def create_room(request: web.Request) -> web.Response:

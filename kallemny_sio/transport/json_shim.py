@@ -2,15 +2,22 @@
 
 They call ``dumps(obj, separators=...)`` and expect ``str``; orjson is already
 compact and returns ``bytes``.
+
+JavaScript sends a string cut inside a character as a lone surrogate
+(``"\\ud800"``), which orjson refuses outright: the packet, its ack and even a
+CONNECT whose auth holds one would be lost without a word. Such text is
+decoded with the standard ``json`` module instead, so that the handlers can
+answer it (``invalid``, or ``unauthorized`` for a token).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
 
-JSONDecodeError = orjson.JSONDecodeError
+JSONDecodeError = ValueError  # both libraries' decode errors are ValueErrors
 
 
 def dumps(obj: Any, *args: Any, **kwargs: Any) -> str:
@@ -18,4 +25,10 @@ def dumps(obj: Any, *args: Any, **kwargs: Any) -> str:
 
 
 def loads(data: str | bytes, *args: Any, **kwargs: Any) -> Any:
-    return orjson.loads(data)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        text = data.decode("utf-8", "surrogatepass") if isinstance(data, (bytes, bytearray)) else data
+        if "\\ud" not in text and "\\uD" not in text:
+            raise
+        return json.loads(text)

@@ -292,8 +292,19 @@ class FastLane:
 
         limit = server.max_http_buffer_size
         handlers = server.handlers
+        # Frames are read at most ``rate`` per second (bursts of ``burst``): a
+        # client that sends faster waits in its own TCP buffers, so a flood
+        # costs this node a bounded share of the loop (see ``limit_frames``).
+        rate, burst = getattr(server, "kallemny_frame_limit", None) or (0.0, 0.0)
+        tokens, tokens_at = burst, self.loop.time()
         while True:
             msg = data = pkt = None  # an idle connection keeps nothing of its last packet
+            if rate:
+                now = self.loop.time()
+                tokens = min(burst, tokens + (now - tokens_at) * rate) - 1.0
+                tokens_at = now
+                if tokens < 0:
+                    await asyncio.sleep(-tokens / rate)
             try:
                 msg = await ws.receive()  # no timeout: see ``_pong_overdue``
             except BaseException:  # reset, or cancelled: clean up as the stock loop does
@@ -466,6 +477,40 @@ def tune_websocket_transport(eio_server: Any, *, compression: bool = False, fast
     if use_lane:
         _use_ping_timers(eio_server, AsyncSocket)
     return use_lane
+
+
+def limit_frames(eio_server: Any, per_second: float, burst: float) -> None:
+    """Read at most ``per_second`` frames a second (bursts of ``burst``) from each fast-lane connection."""
+    eio_server.kallemny_frame_limit = (float(per_second), float(burst))
+
+
+def bound_polling_queues(eio_server: Any, limit: int = SLOW_CONSUMER_LIMIT) -> None:
+    """Close a long-polling session that lets more than ``limit`` bytes pile up unread.
+
+    engineio queues a polling session's packets without bound until the client
+    polls; a client that never polls would grow it forever. Each poll takes the
+    whole queue, so the bytes queued since the queue was last empty are what the
+    client has not read. WebSocket connections on the fast lane have their own
+    bound (``SLOW_CONSUMER_LIMIT``) and are not counted here.
+    """
+    stock_send_packet = eio_server.send_packet
+
+    async def send_packet(sid: str, pkt: Any) -> None:
+        socket = eio_server.sockets.get(sid)
+        if socket is not None and getattr(socket, "kallemny_lane", None) is None and not socket.upgraded:
+            data = pkt.data
+            size = len(data) if isinstance(data, (str, bytes)) else 64
+            queued = (0 if socket.queue.qsize() == 0 else getattr(socket, "kallemny_queued", 0)) + size
+            socket.kallemny_queued = queued
+            if queued > limit:
+                if not socket.closing and not socket.closed:
+                    log.info("closing polling session %s: more than %d bytes unread", sid, limit)
+                    await socket.close(wait=False, abort=True, reason=eio_server.reason.SERVER_DISCONNECT)
+                    eio_server.sockets.pop(sid, None)
+                return
+        await stock_send_packet(sid, pkt)
+
+    eio_server.send_packet = send_packet
 
 
 def _use_ping_timers(eio_server: Any, socket_class: Any) -> None:

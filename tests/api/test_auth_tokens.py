@@ -25,20 +25,25 @@ def _unb64(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-def _claims(user_id: str, **changes: Any) -> dict[str, Any]:
+def _uct(account: Account) -> int:
+    """The user binding the server put in the account's own token (the user's creation time)."""
+    return json.loads(_unb64(account.token.split(".")[1]))["uct"]
+
+
+def _claims(me: Account, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    claims = {"sub": user_id, "iat": now, "exp": now + 3600, "iss": ISSUER, "jti": uuid.uuid4().hex}
+    claims = {"sub": me.id, "uct": _uct(me), "iat": now, "exp": now + 3600, "iss": ISSUER, "jti": uuid.uuid4().hex}
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
 
 
-def _signed(user_id: str, secret: str = TEST_SECRET, algorithm: str = "HS256", **changes: Any) -> str:
-    return jwt.encode(_claims(user_id, **changes), secret, algorithm=algorithm)
+def _signed(me: Account, secret: str = TEST_SECRET, algorithm: str = "HS256", **changes: Any) -> str:
+    return jwt.encode(_claims(me, **changes), secret, algorithm=algorithm)
 
 
 def _alg_none(me: Account, other: Account) -> str:
     header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
-    return f"{header}.{_b64(json.dumps(_claims(me.id)).encode())}."
+    return f"{header}.{_b64(json.dumps(_claims(me)).encode())}."
 
 
 def _alg_none_with_signature(me: Account, other: Account) -> str:
@@ -80,16 +85,18 @@ FORGED: list[tuple[str, Callable[[Account, Account], str | None]]] = [
     ("oversize", lambda me, other: "Bearer " + "a" * 5000),
     ("alg-none", lambda me, other: "Bearer " + _alg_none(me, other)),
     ("alg-none-keeping-signature", lambda me, other: "Bearer " + _alg_none_with_signature(me, other)),
-    ("wrong-secret", lambda me, other: "Bearer " + _signed(me.id, secret="another-secret-" + "y" * 40)),
-    ("expired", lambda me, other: "Bearer " + _signed(me.id, iat=int(time.time()) - 7200, exp=int(time.time()) - 60)),
+    ("wrong-secret", lambda me, other: "Bearer " + _signed(me, secret="another-secret-" + "y" * 40)),
+    ("expired", lambda me, other: "Bearer " + _signed(me, iat=int(time.time()) - 7200, exp=int(time.time()) - 60)),
     ("tampered-sub", lambda me, other: "Bearer " + _tampered_sub(me, other)),
     ("tampered-exp", lambda me, other: "Bearer " + _tampered_exp(me, other)),
     ("truncated-signature", lambda me, other: "Bearer " + _truncated_signature(me, other)),
-    ("wrong-issuer", lambda me, other: "Bearer " + _signed(me.id, iss="someone-else")),
-    ("no-issuer", lambda me, other: "Bearer " + _signed(me.id, iss=None)),
-    ("no-expiry", lambda me, other: "Bearer " + _signed(me.id, exp=None)),
-    ("no-subject", lambda me, other: "Bearer " + _signed(me.id, sub=None)),
-    ("subject-not-a-string", lambda me, other: "Bearer " + jwt.encode({**_claims(me.id), "sub": 42}, TEST_SECRET, algorithm="HS256")),
+    ("wrong-issuer", lambda me, other: "Bearer " + _signed(me, iss="someone-else")),
+    ("no-issuer", lambda me, other: "Bearer " + _signed(me, iss=None)),
+    ("no-expiry", lambda me, other: "Bearer " + _signed(me, exp=None)),
+    ("no-subject", lambda me, other: "Bearer " + _signed(me, sub=None)),
+    ("no-user-binding", lambda me, other: "Bearer " + _signed(me, uct=None)),
+    ("another-users-binding", lambda me, other: "Bearer " + _signed(me, uct=_uct(other))),
+    ("subject-not-a-string", lambda me, other: "Bearer " + jwt.encode({**_claims(me), "sub": 42}, TEST_SECRET, algorithm="HS256")),
 ]
 
 
@@ -133,5 +140,5 @@ async def test_a_genuine_token_passes_with_any_letter_case_of_the_scheme(api, pa
 async def test_a_token_signed_by_the_server_secret_for_the_caller_passes(api, pair):
     """The control for the forgery cases: the same construction with the right inputs is accepted."""
     me, _ = pair
-    status, body = await api.request("GET", "/api/chat/rooms", headers={"Authorization": "Bearer " + _signed(me.id)})
+    status, body = await api.request("GET", "/api/chat/rooms", headers={"Authorization": "Bearer " + _signed(me)})
     assert status == 200, body

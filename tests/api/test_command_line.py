@@ -20,9 +20,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
+import aiohttp
 import pytest
 
-from tests.conftest import ChatClient, free_port, unique_name
+from tests.conftest import Api, ChatClient, free_port, unique_name
 
 SECRET = "cli-test-secret-" + "z" * 32
 SETTING_VARS = ("DATABASE_URL", "MONGODB_URI", "REDIS_URL", "JWT_SECRET", "KALLEMNY_ENV", "PORT", "HOST",
@@ -237,6 +238,95 @@ async def test_sigterm_with_a_connected_client_exits_promptly(launch, tmp_path, 
         assert "Traceback" not in server.stderr
     finally:
         await client.close()
+
+
+class SilentWebSocketClient:
+    """A Socket.IO client on a raw WebSocket that, once connected, reads nothing more.
+
+    Like a phone whose app was suspended or whose network went away with the TCP
+    connection still open: it never answers the server's close.
+    """
+
+    def __init__(self, http: aiohttp.ClientSession) -> None:
+        self._http = http
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+
+    async def connect(self, url: str, token: str) -> None:
+        self.ws = await self._http.ws_connect(url + "/socket.io/?EIO=4&transport=websocket", autoclose=False,
+                                              autoping=False, timeout=aiohttp.ClientWSTimeout(ws_close=1))
+        assert (await self._text()).startswith("0{")  # engine.io OPEN
+        await self.ws.send_str("40/chat," + json.dumps({"token": token}))
+        assert (await self._text()).startswith("40/chat,{")  # socket.io CONNECT accepted
+
+    async def send_message(self, room_id: str, content: str) -> dict[str, Any]:
+        """``SendMessage`` with an ack; returns the ack."""
+        assert self.ws is not None
+        payload = {"roomId": room_id, "content": content, "clientMessageId": unique_name("cmid")}
+        await self.ws.send_str("42/chat,1" + json.dumps(["SendMessage", payload]))
+        while not (text := await self._text()).startswith("43/chat,1"):
+            pass  # ReceiveMessage and the like
+        return json.loads(text[len("43/chat,1"):])[0]
+
+    async def _text(self) -> str:
+        assert self.ws is not None
+        message = await asyncio.wait_for(self.ws.receive(), 5)
+        assert message.type == aiohttp.WSMsgType.TEXT, message
+        return message.data
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            self.ws._response.close()  # drop the connection without a close handshake
+            self.ws = None
+
+
+PROMPT_EXIT_S = 4.0  # what an operator should see; the README's bound is STOP_TIMEOUT_S
+
+
+@pytest.mark.parametrize("client_kind, fast_lane", [
+    pytest.param("websocket", "1", id="websocket"),
+    pytest.param("polling", "1", id="polling"),
+    pytest.param("silent-websocket", "1", id="silent-websocket"),
+    pytest.param("silent-websocket", "0", id="silent-websocket-stock-transport"),
+])
+async def test_sigterm_with_a_client_connected_exits_well_within_ten_seconds_and_keeps_acked_messages(
+        launch, tmp_path, http, client_kind, fast_lane):
+    """aiohttp stops reading every connection when shutdown begins, so no client can complete
+    the WebSocket close handshake: the server alone bounds how long an open connection holds it."""
+    args = ["--database-url", f"sqlite:///{tmp_path / 'k.db'}"]
+    env = clean_env(JWT_SECRET=SECRET, WEBSOCKET_FAST_LANE=fast_lane)
+    server = launch("python-m", args, env)
+    server.wait_healthy()
+    api = Api(server.url, http)
+    alice = await api.register()
+    room = await api.create_group(alice, [], name="shutdown")
+    if client_kind == "silent-websocket":
+        client: Any = SilentWebSocketClient(http)
+        await client.connect(server.url, alice.token)
+        ack = await client.send_message(room["id"], "acked before SIGTERM")
+    else:
+        client = ChatClient()
+        await client.connect(server.url, alice.token, transports=[client_kind])
+        ack = await client.call("SendMessage", {"roomId": room["id"], "content": "acked before SIGTERM"})
+    assert ack["ok"] is True, ack
+    try:
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.to_thread(server.proc.wait, STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"server still running {STOP_TIMEOUT_S:.0f} s after SIGTERM: {server.stderr[-3000:]}")
+        took = time.monotonic() - started
+    finally:
+        await client.close()
+    assert code == 0, server.stderr
+    assert "Traceback" not in server.stderr, server.stderr
+    assert took < PROMPT_EXIT_S, f"exit took {took:.1f} s after SIGTERM"
+
+    again = launch("python-m", args, env)  # the store was closed properly: the acked message is there
+    again.wait_healthy()
+    page = await Api(again.url, http).history(alice, room["id"])
+    assert [m["id"] for m in page["messages"]] == [ack["message"]["id"]]
+    assert again.stop() == 0, again.stderr
 
 
 def test_flags_override_the_environment(launch, tmp_path, busy_port):

@@ -126,3 +126,34 @@ async def test_swagger_ui_loads_the_same_openapi_document(api, http):
         assert status == 200, url
         # swagger-ui-py adds a Swagger 2 style "host" key to the copy it serves; the API part is the same.
         assert {k: v for k, v in doc.items() if k != "host"} == served
+
+
+SWAGGER_CONFIG = re.compile(r"SwaggerUIBundle\(\s*\{(?P<options>.*?)\}\s*\)", re.S)
+
+
+async def test_swagger_ui_under_a_real_host_name_makes_no_request_outside_the_app(api, http):
+    """Served as ``chat.example.com`` (not localhost), Swagger UI would fetch its validator
+    badge from validator.swagger.io unless ``validatorUrl`` is null."""
+    host = {"Host": "chat.example.com"}
+    async with http.get(api.base_url + "/api/docs", headers=host) as response:
+        assert response.status == 200
+        html = await response.text()
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", html, re.S)
+    loaded = re.findall(r"""<script[^>]*\bsrc\s*=\s*["']([^"']+)["']""", html)
+    assert all(src.startswith("/api/docs/static/") for src in loaded), loaded
+    # The initializer: wherever swagger-ui-py puts the SwaggerUIBundle call (inline, or a
+    # script of its own such as swagger-initializer.js), every copy the page runs is checked.
+    initializers = [code for code in inline if "SwaggerUIBundle(" in code]
+    for src in loaded:
+        if "initializer" in src:
+            async with http.get(api.base_url + src, headers=host) as response:
+                initializers.append(await response.text())
+    assert initializers, "found no SwaggerUIBundle configuration on the page"
+    for code in initializers:
+        options = SWAGGER_CONFIG.search(code)
+        assert options, code
+        assert re.search(r"(?m)^\s*validatorUrl\s*:\s*null\s*,?\s*$", options["options"]), options["options"]
+        absolute = re.findall(r"""["'`]((?:https?:)?//[^"'`]+)""", code)
+        assert absolute == [], absolute
+    absolute = re.findall(r"""["'`((]\s*((?:https?:)?//[^"'`)\s]+)""", html)
+    assert absolute == [], absolute

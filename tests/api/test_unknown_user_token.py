@@ -15,7 +15,7 @@ from tests.conftest import TEST_SECRET
     ("GET", "/api/chat/users", None),
 ])
 async def test_token_for_unknown_user_is_401(api, method, path, body):
-    token = Tokens(TEST_SECRET, "kallemny", 60).issue("999999", now_ms()).token
+    token = Tokens(TEST_SECRET, "kallemny", 60).issue("999999", 0, now_ms()).token
     status, error = await api.request(method, path, token=token, json=body)
     assert status == 401, (status, error)
     assert error["error"]["code"] == "unauthorized"

@@ -120,6 +120,7 @@ class Cluster:
             PRESENCE_NODE_TTL_SECONDS=str(NODE_TTL_SECONDS),
             TYPING_TTL_SECONDS=str(TYPING_TTL_SECONDS),
             REDIS_CHANNEL=CHANNEL,
+            RATE_LIMITS="0",  # the limits have their own suites (tests/limits/)
             PYTHONUNBUFFERED="1",
             PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p),
         )

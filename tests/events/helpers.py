@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import time
 import uuid
@@ -83,9 +85,15 @@ def count(client: Any, event: str, **fields: Any) -> int:
 
 
 def make_token(server: Any, user_id: str, *, secret: str | None = None, lifetime_s: int = 3600,
-               issued_ago_s: int = 0) -> str:
-    """A JWT for ``user_id`` shaped like the server's, signed with ``secret`` (default: the server's)."""
+               issued_ago_s: int = 0, like: str | None = None) -> str:
+    """A JWT for ``user_id`` shaped like the server's, signed with ``secret`` (default: the server's).
+
+    ``like``: a token the server issued to that user, whose user binding (``uct``) is copied.
+    """
     now = int(time.time()) - issued_ago_s
     claims = {"sub": user_id, "iat": now, "exp": now + lifetime_s, "iss": server.settings.jwt_issuer,
               "jti": uuid.uuid4().hex}
+    if like is not None:
+        payload = like.split(".")[1]
+        claims["uct"] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["uct"]
     return jwt.encode(claims, secret or server.settings.jwt_secret, algorithm="HS256")

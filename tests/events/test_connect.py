@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import socketio
 
+from tests.conftest import ChatClient
+
 from .helpers import WAIT, assert_message_shape, make_token, send, sync_marker
 
 TRANSPORTS = [pytest.param(["websocket"], id="websocket"), pytest.param(["polling"], id="polling")]
@@ -99,8 +101,8 @@ async def test_bad_token_in_auth_is_refused(server, api, how, transports):
     token = {
         "missing": None,
         "garbage": "not-a-jwt",
-        "expired": make_token(server, alice.id, issued_ago_s=7200, lifetime_s=3600),
-        "wrong-secret": make_token(server, alice.id, secret="another-secret-" + "y" * 40),
+        "expired": make_token(server, alice.id, issued_ago_s=7200, lifetime_s=3600, like=alice.token),
+        "wrong-secret": make_token(server, alice.id, secret="another-secret-" + "y" * 40, like=alice.token),
         "unknown-user": make_token(server, "no-such-user-" + alice.id),
         "empty": "",
     }[how]
@@ -113,9 +115,9 @@ async def test_bad_token_in_auth_is_refused(server, api, how, transports):
 async def test_bad_bearer_header_is_refused(server, api, header, transports):
     alice = await api.register()
     if header == "EXPIRED":
-        header = "Bearer " + make_token(server, alice.id, issued_ago_s=7200, lifetime_s=3600)
+        header = "Bearer " + make_token(server, alice.id, issued_ago_s=7200, lifetime_s=3600, like=alice.token)
     elif header == "FORGED":
-        header = "Bearer " + make_token(server, alice.id, secret="another-secret-" + "y" * 40)
+        header = "Bearer " + make_token(server, alice.id, secret="another-secret-" + "y" * 40, like=alice.token)
     assert_unauthorized(await refused(server.url, transports, headers={"Authorization": header}))
 
 
@@ -125,8 +127,8 @@ async def test_bad_query_token_is_refused(server, api, how, transports):
     alice = await api.register()
     token = {
         "garbage": "not-a-jwt",
-        "expired": make_token(server, alice.id, issued_ago_s=7200, lifetime_s=3600),
-        "wrong-secret": make_token(server, alice.id, secret="another-secret-" + "y" * 40),
+        "expired": make_token(server, alice.id, issued_ago_s=7200, lifetime_s=3600, like=alice.token),
+        "wrong-secret": make_token(server, alice.id, secret="another-secret-" + "y" * 40, like=alice.token),
     }[how]
     assert_unauthorized(await refused(f"{server.url}/?token={token}", transports))
 
@@ -139,3 +141,14 @@ async def test_refusals_leave_the_server_serving(server, api, connect):
         assert_unauthorized(await refused(server.url, ["polling"], auth={"token": "nope"}))
     a, b = await connect(alice), await connect(bob, transports=["polling"])
     await sync_marker(a, room["id"], [a, b])
+
+
+async def test_a_token_made_like_the_servers_connects(server, api):
+    """The control for the refused cases above: the same construction with the right inputs connects."""
+    alice = await api.register()
+    client = ChatClient("alice")
+    try:
+        await client.connect(server.url, make_token(server, alice.id, like=alice.token))
+        assert client.sio.connected
+    finally:
+        await client.close()

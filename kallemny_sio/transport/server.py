@@ -1,0 +1,102 @@
+"""python-socketio's ``AsyncServer``, hardened for clients that are hostile or buggy.
+
+- A Socket.IO packet that cannot be decoded (bad JSON, an unknown packet
+  type, a binary packet out of place) costs one log line, rate-limited and
+  without a traceback; it is counted, and a connection that keeps sending
+  them is closed. python-socketio would log a traceback for each.
+- A binary event whose placeholders do not match its attachments closes that
+  connection with a clear reason (python-socketio would leave the socket
+  waiting for attachments that never come).
+- An Engine.IO connection that has not connected the chat namespace with a
+  valid token within ``unauthenticated_timeout`` seconds is closed.
+
+JSON text with lone UTF-16 surrogates is decoded (see :mod:`.json_shim`) so
+that the handlers can refuse it with an ``invalid`` ack instead of the packet
+vanishing without one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import socketio
+
+log = logging.getLogger(__name__)
+
+BAD_PACKETS_BEFORE_CLOSE = 20  # undecodable packets a connection may send before it is closed
+LOG_EVERY_SECONDS = 10.0
+
+
+class _RateLimitedLog:
+    """At most one line per interval; the lines skipped are counted in the next."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._last = -interval
+        self._skipped = 0
+
+    def warning(self, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._last < self._interval:
+            self._skipped += 1
+            return
+        skipped, self._skipped, self._last = self._skipped, 0, now
+        suffix = f" ({skipped} more like it not logged)" if skipped else ""
+        log.warning(message + suffix, *args)
+
+
+class HardenedServer(socketio.AsyncServer):
+    """``AsyncServer`` that survives malformed input and closes idle unauthenticated sockets."""
+
+    def __init__(self, *args: Any, namespace: str, unauthenticated_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, namespaces=[namespace], **kwargs)
+        self.chat_namespace = namespace
+        self._unauthenticated_timeout = unauthenticated_timeout
+        self._bad_packets: dict[str, int] = {}
+        self._bad_log = _RateLimitedLog(LOG_EVERY_SECONDS)
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        result = await super()._handle_eio_connect(eio_sid, environ)
+        asyncio.get_running_loop().call_later(self._unauthenticated_timeout, self._close_if_unauthenticated, eio_sid)
+        return result
+
+    def _close_if_unauthenticated(self, eio_sid: str) -> None:
+        if eio_sid in self.eio.sockets and self.manager.sid_from_eio_sid(eio_sid, self.chat_namespace) is None:
+            log.info("closing connection %s: no authenticated %s connection within %.0f s",
+                     eio_sid, self.chat_namespace, self._unauthenticated_timeout)
+            asyncio.ensure_future(self._close_socket(eio_sid))
+
+    async def _close_socket(self, eio_sid: str) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None:
+            try:
+                await socket.close(wait=False, abort=True, reason=self.eio.reason.SERVER_DISCONNECT)
+            except Exception as exc:  # already gone
+                log.debug("closing %s: %s", eio_sid, exc)
+            self.eio.sockets.pop(eio_sid, None)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        binary_pending = eio_sid in self._binary_packet
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except Exception as exc:
+            if binary_pending or eio_sid in self._binary_packet:
+                self._binary_packet.pop(eio_sid, None)
+                log.info("closing connection %s: binary attachments do not match the event's placeholders", eio_sid)
+                await self._close_socket(eio_sid)
+                return
+            count = self._bad_packets.get(eio_sid, 0) + 1
+            self._bad_packets[eio_sid] = count
+            self._bad_log.warning("undecodable Socket.IO packet from connection %s (%s)", eio_sid,
+                                  exc.__class__.__name__)
+            if count >= BAD_PACKETS_BEFORE_CLOSE:
+                log.info("closing connection %s: %d undecodable packets", eio_sid, count)
+                await self._close_socket(eio_sid)
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
+        self._bad_packets.pop(eio_sid, None)
+        self._binary_packet.pop(eio_sid, None)
+        await super()._handle_eio_disconnect(eio_sid, reason)
