@@ -103,7 +103,8 @@ class ChatService:
         Raises:
             Invalid: unknown member ids, or a private room with oneself.
         """
-        await self._guard.before_room_creation(user_id)
+        if req.type == "group":  # a private room is one per pair: asking again must still find it
+            await self._guard.before_room_creation(user_id)
         requested = list(dict.fromkeys(req.member_ids))
         known = {u.id for u in await self._store.get_users(requested)}
         unknown = [m for m in requested if m not in known]

@@ -113,9 +113,16 @@ class ChatNamespace(socketio.AsyncNamespace):
             return None
         if bucket.abusive:
             self._buckets.pop(sid, None)
-            log.info("disconnecting %s: events at ten times the limit for ten seconds", sid)
-            spawn(self.disconnect(sid), name="disconnect-abusive")
+            spawn(self._cut(sid, "events at ten times the limit for ten seconds"), name="disconnect-abusive")
         return RateLimited(f"too many events on this connection; retry in {wait} ms", retry_after_ms=wait).ack()
+
+    async def _cut(self, sid: str, why: str) -> None:
+        """Close the whole connection (a hostile client may ignore a namespace disconnect)."""
+        cut = getattr(self.server, "cut", None)
+        if cut is not None:
+            await cut(sid, self.namespace, why)
+        else:
+            await self.disconnect(sid)
 
     async def _dispatch(self, event: Any, sid: str, payload: tuple[Any, ...]) -> Ack:
         handler = self._events.get(event) if isinstance(event, str) else None

@@ -8,6 +8,7 @@ from typing import Any, Awaitable, Callable
 import orjson
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from ..auth.tokens import bearer_token
 from ..core.addresses import client_address, via_trusted_https
@@ -53,7 +54,10 @@ async def read_json(request: web.Request) -> Any:
         raise UnsupportedMediaType("body: Content-Type must be application/json")
     try:
         raw = await request.read()
-    except HttpProcessingError:  # e.g. a body that is not what its Content-Encoding says
+    except (HttpProcessingError, RequestPayloadError):  # e.g. a body that is not what its Content-Encoding says
+        # What is left of the body cannot be read either: end it here, or aiohttp's
+        # lingering read after the response would log the same error as unhandled.
+        request.content.feed_eof()
         raise Invalid("body: cannot be decoded as its Content-Encoding says") from None
     try:
         return orjson.loads(raw)

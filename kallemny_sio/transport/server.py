@@ -69,7 +69,15 @@ class HardenedServer(socketio.AsyncServer):
                      eio_sid, self.chat_namespace, self._unauthenticated_timeout)
             asyncio.ensure_future(self._close_socket(eio_sid))
 
+    async def cut(self, sid: str, namespace: str, why: str) -> None:
+        """Close the whole connection (not only the namespace) of Socket.IO ``sid``, at once."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
+        if eio_sid is not None:
+            log.info("closing connection %s: %s", eio_sid, why)
+            await self._close_socket(eio_sid)
+
     async def _close_socket(self, eio_sid: str) -> None:
+        """End the Engine.IO session and cut its transport (a WebSocket is aborted, not left to linger)."""
         socket = self.eio.sockets.get(eio_sid)
         if socket is not None:
             try:
@@ -77,6 +85,9 @@ class HardenedServer(socketio.AsyncServer):
             except Exception as exc:  # already gone
                 log.debug("closing %s: %s", eio_sid, exc)
             self.eio.sockets.pop(eio_sid, None)
+            lane = getattr(socket, "kallemny_lane", None)
+            if lane is not None:
+                lane.cut("closed by the server")
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         binary_pending = eio_sid in self._binary_packet

@@ -253,6 +253,10 @@ class FastLane:
         if self.socket.last_ping == sent or self.socket.closed:
             self._drop("no pong within the ping timeout")
 
+    def cut(self, why: str) -> None:
+        """Abort the connection now (the server ended the session)."""
+        self._drop(why)
+
     def _drop(self, why: str) -> None:
         if not self.dead:
             log.info("closing connection %s: %s", self.socket.sid, why)
@@ -484,7 +488,7 @@ def limit_frames(eio_server: Any, per_second: float, burst: float) -> None:
     eio_server.kallemny_frame_limit = (float(per_second), float(burst))
 
 
-def bound_polling_queues(eio_server: Any, limit: int = SLOW_CONSUMER_LIMIT) -> None:
+def bound_polling_queues(eio_server: Any, limit: int | None = None) -> None:
     """Close a long-polling session that lets more than ``limit`` bytes pile up unread.
 
     engineio queues a polling session's packets without bound until the client
@@ -502,9 +506,9 @@ def bound_polling_queues(eio_server: Any, limit: int = SLOW_CONSUMER_LIMIT) -> N
             size = len(data) if isinstance(data, (str, bytes)) else 64
             queued = (0 if socket.queue.qsize() == 0 else getattr(socket, "kallemny_queued", 0)) + size
             socket.kallemny_queued = queued
-            if queued > limit:
+            if queued > (limit or SLOW_CONSUMER_LIMIT):
                 if not socket.closing and not socket.closed:
-                    log.info("closing polling session %s: more than %d bytes unread", sid, limit)
+                    log.info("closing polling session %s: more than %d bytes unread", sid, limit or SLOW_CONSUMER_LIMIT)
                     await socket.close(wait=False, abort=True, reason=eio_server.reason.SERVER_DISCONNECT)
                     eio_server.sockets.pop(sid, None)
                 return
