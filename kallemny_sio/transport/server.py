@@ -26,6 +26,7 @@ import socketio
 
 log = logging.getLogger(__name__)
 
+MAX_ATTACHMENTS = 10  # binary attachments one event may declare (a chat event needs none)
 BAD_PACKETS_BEFORE_CLOSE = 20  # undecodable packets a connection may send before it is closed
 LOG_EVERY_SECONDS = 10.0
 
@@ -60,8 +61,30 @@ class HardenedServer(socketio.AsyncServer):
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         result = await super()._handle_eio_connect(eio_sid, environ)
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and "transport=polling" in environ.get("QUERY_STRING", ""):
+            socket.handle_post_request = self._guarded_post(eio_sid, socket.handle_post_request)
         asyncio.get_running_loop().call_later(self._unauthenticated_timeout, self._close_if_unauthenticated, eio_sid)
         return result
+
+    def _guarded_post(self, eio_sid: str, handle: Any) -> Any:
+        """A long-polling POST whose payload cannot be decoded ends that session (400), with one log line.
+
+        engineio would log a traceback for it and answer ``200 OK``.
+        """
+        from engineio.exceptions import EngineIOError
+
+        async def handle_post_request(environ: dict[str, Any]) -> Any:
+            try:
+                return await handle(environ)
+            except EngineIOError:
+                raise
+            except Exception as exc:
+                self._bad_log.warning("undecodable long-polling payload from connection %s (%s)", eio_sid,
+                                      exc.__class__.__name__)
+                raise EngineIOError("undecodable payload") from None
+
+        return handle_post_request
 
     def _close_if_unauthenticated(self, eio_sid: str) -> None:
         if eio_sid in self.eio.sockets and self.manager.sid_from_eio_sid(eio_sid, self.chat_namespace) is None:
@@ -81,7 +104,8 @@ class HardenedServer(socketio.AsyncServer):
         socket = self.eio.sockets.get(eio_sid)
         if socket is not None:
             try:
-                await socket.close(wait=False, abort=True, reason=self.eio.reason.SERVER_DISCONNECT)
+                # A polling client learns of it from a CLOSE packet on its pending GET.
+                await socket.close(wait=False, abort=bool(socket.upgraded), reason=self.eio.reason.SERVER_DISCONNECT)
             except Exception as exc:  # already gone
                 log.debug("closing %s: %s", eio_sid, exc)
             self.eio.sockets.pop(eio_sid, None)
@@ -91,8 +115,17 @@ class HardenedServer(socketio.AsyncServer):
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         binary_pending = eio_sid in self._binary_packet
+        if binary_pending and not isinstance(data, bytes):
+            self._binary_packet.pop(eio_sid, None)
+            log.info("closing connection %s: a text packet where a binary attachment was due", eio_sid)
+            await self._close_socket(eio_sid)
+            return
         try:
             await super()._handle_eio_message(eio_sid, data)
+            pending = self._binary_packet.get(eio_sid)
+            if pending is not None and not binary_pending and (
+                    pending.packet_type == socketio.packet.BINARY_ACK or pending.attachment_count > MAX_ATTACHMENTS):
+                raise ValueError("unexpected binary packet")
         except Exception as exc:
             if binary_pending or eio_sid in self._binary_packet:
                 self._binary_packet.pop(eio_sid, None)

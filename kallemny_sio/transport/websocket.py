@@ -321,6 +321,8 @@ class FastLane:
             try:
                 pkt = packet.Packet(encoded_packet=data)
             except Exception:
+                pkt = None
+            if pkt is None or not 0 <= pkt.packet_type < len(packet.packet_names):
                 log.info("closing connection %s: undecodable Engine.IO packet", socket.sid)
                 break
             try:
