@@ -27,6 +27,14 @@
 //   pool: {urls: [], tokens: [] | null, roomIds: [] | null}   (idle, storm)
 //   levels: [n, ...], holdSec       (idle)
 //   stormClients                    (storm)
+//   (flood, workload i) clients: honest [{url, token, roomId}], ratePerSec (all of them),
+//     baselineSec, floodSec, recoveryMinSec, recoveryMaxSec, windowSec, windowStepSec,
+//     recoveryFactor, rssSampleMs, flooderGraceMs,
+//     flooder: {url, token, roomId, highWaterBytes, batch, maxMessages}
+//   (loginstorm, workload j) loginUrl, ratePerSec, maxInFlight, baselineSec, stormSec,
+//     legit: [{username, password, xff}], attacker: {username, password, xff, concurrency, maxRequests}
+//   kinds "flooder" and "attacker" are the abusers of (i) and (j), forked by this
+//   process with a config of their own; they talk to it over IPC, not stdout.
 
 const fs = require('fs');
 const { performance } = require('perf_hooks');
@@ -620,6 +628,511 @@ async function runStorm() {
   };
 }
 
+// ---------------------------------------------------------------- abuse workloads (i, j)
+//
+// The abuser runs in a child process (this same file, forked with kind
+// "flooder" or "attacker"), so that its busy loop does not delay the timers
+// and callbacks of the honest clients measured here.
+
+const { fork } = require('child_process');
+const http = require('http');
+
+const epochNow = () => performance.timeOrigin + performance.now();
+const perfFromEpoch = (ms) => ms - performance.timeOrigin;
+
+function rssOfPid(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch (_) { return null; }
+}
+
+function summarize(values) {
+  const s = new Samples();
+  for (const v of values) s.push(v);
+  return s.summary();
+}
+
+// A child process of this file, spoken to over IPC. `waitFor(type)` resolves
+// with the first message of that type (or null after timeoutMs, or when the
+// child exits first).
+function startChild(childCfg) {
+  const child = fork(__filename, [JSON.stringify(childCfg)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const inbox = [];
+  const waiters = [];
+  let exited = false;
+  const deliver = () => {
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const w = waiters[i];
+      const k = inbox.findIndex((m) => m.type === w.type);
+      if (k >= 0) { waiters.splice(i, 1); clearTimeout(w.timer); w.resolve(inbox.splice(k, 1)[0]); } else if (exited) { waiters.splice(i, 1); clearTimeout(w.timer); w.resolve(null); }
+    }
+  };
+  child.on('message', (m) => { inbox.push(m); deliver(); });
+  child.on('exit', () => { exited = true; deliver(); });
+  child.on('error', () => { exited = true; deliver(); });
+  return {
+    child,
+    send(m) { if (!exited && child.connected) child.send(m); },
+    waitFor(type, timeoutMs) {
+      return new Promise((resolve) => {
+        const w = { type, resolve, timer: null };
+        w.timer = setTimeout(() => { const i = waiters.indexOf(w); if (i >= 0) waiters.splice(i, 1); resolve(null); }, timeoutMs);
+        waiters.push(w);
+        deliver();
+      });
+    },
+    kill() { if (!exited) { try { child.kill('SIGKILL'); } catch (_) { /* gone */ } } },
+  };
+}
+
+// The child's side: exit when the parent goes away, and in any case after maxLifetimeSec.
+function childGuards() {
+  process.on('disconnect', () => process.exit(0));
+  setTimeout(() => process.exit(4), (cfg.maxLifetimeSec || 300) * 1000).unref();
+}
+
+// ---- (i) the flooder: one connection, SendMessage as fast as TCP allows,
+// acks counted but never awaited. Userland buffering is capped at
+// highWaterBytes (ws.bufferedAmount), so the socket's send buffer stays full
+// without the process queueing gigabytes in memory.
+
+async function runFlooder() {
+  childGuards();
+  const st = {
+    sent: 0, answered: 0, ok: 0, rateLimited: 0, otherErrors: {}, retryAfterMs: [],
+    disconnected: false, disconnectReason: null, disconnectEpochMs: null,
+    startEpochMs: null, stopEpochMs: null, stopReason: null, maxBufferedBytes: 0, bufferFullWaits: 0,
+  };
+  const sock = newSocket(cfg.url, cfg.token);
+  let flooding = false;
+  const ready = await new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('no connect within the connect timeout'), cfg.connectTimeoutMs + 2000);
+    sock.once('connect', () => { clearTimeout(timer); resolve(true); });
+    sock.once('connect_error', (err) => { clearTimeout(timer); resolve(describe(err)); });
+  });
+  if (ready !== true) {
+    process.send({ type: 'ready', ok: false, error: ready });
+    return;
+  }
+  let stop = null;
+  sock.on('disconnect', (reason) => {
+    if (st.disconnected || reason === 'io client disconnect') return;
+    st.disconnected = true; st.disconnectReason = reason; st.disconnectEpochMs = epochNow();
+    if (stop) stop('disconnected');
+  });
+  const onAck = (resp) => {
+    st.answered++;
+    if (resp instanceof Error) { st.otherErrors.lost = (st.otherErrors.lost || 0) + 1; return; }
+    if (resp && resp.ok === true) { st.ok++; return; }
+    const code = resp && resp.error && resp.error.code ? resp.error.code : describe(resp).slice(0, 40);
+    if (code === 'rate_limited') {
+      st.rateLimited++;
+      if (st.retryAfterMs.length < 1000 && typeof resp.error.retryAfterMs === 'number') st.retryAfterMs.push(resp.error.retryAfterMs);
+    } else {
+      st.otherErrors[code] = (st.otherErrors[code] || 0) + 1;
+    }
+  };
+  const content = 'f'.repeat(cfg.contentBytes);
+  const tag = Math.random().toString(36).slice(2, 8);
+  process.on('message', (m) => {
+    if (m.type === 'start' && !flooding && !st.stopReason) {
+      flooding = true;
+      st.startEpochMs = epochNow();
+      const cpu0 = process.cpuUsage();
+      const tEnd = performance.now() + m.durationMs;
+      stop = (reason) => {
+        if (!flooding) return;
+        flooding = false;
+        st.stopEpochMs = epochNow(); st.stopReason = reason;
+        const du = process.cpuUsage(cpu0);
+        st.cpuPctCore = (100 * (du.user + du.system) / 1e3) / (st.stopEpochMs - st.startEpochMs);
+        process.send({ type: 'stopped', epochMs: st.stopEpochMs, reason, sent: st.sent });
+      };
+      const pump = () => {
+        if (!flooding) return;
+        if (performance.now() >= tEnd) { stop('time'); return; }
+        if (st.sent >= cfg.maxMessages) { stop('maxMessages'); return; }
+        if (!sock.connected) { stop('disconnected'); return; }
+        const transport = sock.io.engine && sock.io.engine.transport;
+        const ws = transport && transport.ws;
+        const buffered = () => (ws ? ws.bufferedAmount : 0);
+        let b = buffered();
+        if (b > st.maxBufferedBytes) st.maxBufferedBytes = b;
+        if (b >= cfg.highWaterBytes) { st.bufferFullWaits++; setTimeout(pump, 1); return; }
+        for (let k = 0; k < cfg.batch && st.sent < cfg.maxMessages; k++) {
+          const s = st.sent++;
+          sock.emit('SendMessage', { roomId: cfg.roomId, content, clientMessageId: `flood.${tag}.${s}` }, onAck);
+        }
+        // engine.io hands the batch to ws on the next tick; setImmediate runs after it
+        setImmediate(pump);
+      };
+      pump();
+    } else if (m.type === 'stop') {
+      if (stop) stop('told');
+    } else if (m.type === 'finish') {
+      const graceEnd = performance.now() + (m.graceMs || 0);
+      const done = () => {
+        if (st.answered < st.sent && sock.connected && performance.now() < graceEnd) { setTimeout(done, 50); return; }
+        const result = { ...st, unanswered: st.sent - st.answered, connectedAtEnd: sock.connected, closeEpochMs: epochNow() };
+        result.retryAfterMs = summarize(st.retryAfterMs);
+        finishing = true;
+        sock.disconnect();
+        process.send({ type: 'result', result }, () => process.exit(0));
+      };
+      done();
+    }
+  });
+  process.send({ type: 'ready', ok: true });
+}
+
+async function runFlood() {
+  const period = cfg.windowSec * 1000;
+  const cap = Math.ceil(cfg.ratePerSec * (cfg.warmupSec + cfg.baselineSec + cfg.floodSec + cfg.recoveryMaxSec + 5)) + 1000;
+  const sendT = new Float64Array(cap);
+  const ackMs = new Float64Array(cap).fill(NaN); // NaN: no answer yet; -1: timeout; -2: error ack
+  const ackErr = {};
+  let n = 0; let inflight = 0; let skippedSends = 0;
+  const states = cfg.clients.map((c, idx) => ({ idx, url: c.url, token: c.token, roomId: c.roomId, sock: null }));
+  const connStart = performance.now();
+  const results = await connectMany(states, cfg.connectConcurrency, (i, sock) => { states[i].sock = sock; });
+  const live = states.filter((st, i) => results[i].ok);
+  log(`${live.length}/${states.length} honest clients connected in ${((performance.now() - connStart) / 1000).toFixed(2)} s`);
+
+  const flooder = startChild({
+    kind: 'flooder', workload: 'i-flooder', namespace: cfg.namespace, url: cfg.flooder.url, token: cfg.flooder.token,
+    roomId: cfg.flooder.roomId, contentBytes: cfg.contentBytes, connectTimeoutMs: cfg.connectTimeoutMs,
+    highWaterBytes: cfg.flooder.highWaterBytes, batch: cfg.flooder.batch, maxMessages: cfg.flooder.maxMessages,
+    maxLifetimeSec: cfg.warmupSec + cfg.baselineSec + cfg.floodSec + cfg.recoveryMaxSec + cfg.ackTimeoutMs / 1000 + 60,
+  });
+  const ready = await flooder.waitFor('ready', cfg.connectTimeoutMs + 5000);
+  if (!ready || !ready.ok) {
+    errors.connectErrors++;
+    sample('flooder connect', ready ? ready.error : 'the flooder process did not report');
+  }
+  if (live.length === 0 || !ready || !ready.ok) {
+    flooder.kill();
+    finishing = true;
+    for (const st of states) if (st.sock) st.sock.disconnect();
+    return { clients: states.length, connected: live.length, flooderConnected: !!(ready && ready.ok), errors, errorSamples, tag: TAG };
+  }
+
+  function send(st) {
+    if (n >= cap) { skippedSends++; return; }
+    const i = n++;
+    const t = performance.now();
+    sendT[i] = t;
+    inflight++;
+    const payload = { roomId: st.roomId, content: makeContent(t, st.idx, i), clientMessageId: `${TAG}.${st.idx}.${i}` };
+    st.sock.timeout(cfg.ackTimeoutMs).emit('SendMessage', payload, (err, resp) => {
+      inflight--;
+      if (err) { ackMs[i] = -1; ackErr.timeout = (ackErr.timeout || 0) + 1; return; }
+      if (!resp || resp.ok !== true) {
+        ackMs[i] = -2;
+        const code = resp && resp.error && resp.error.code ? resp.error.code : describe(resp).slice(0, 40);
+        ackErr[code] = (ackErr[code] || 0) + 1;
+        return;
+      }
+      ackMs[i] = performance.now() - t;
+    });
+  }
+
+  // RSS of the server process, every rssSampleMs
+  const rss = [];
+  const pid = cfg.serverPids[0];
+  const rssTimer = setInterval(() => { rss.push([performance.now(), rssOfPid(pid)]); }, cfg.rssSampleMs);
+
+  const tStart = performance.now();
+  const b0 = tStart + cfg.warmupSec * 1000;
+  const b1 = b0 + cfg.baselineSec * 1000;
+  let floodStart = null; let floodEnd = null; let stopInfo = null;
+  let sendEnd = Infinity;
+  let sending = true; let scheduled = 0; let rr = 0;
+  const loop = new Promise((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      if (!sending || now >= sendEnd) { resolve(); return; }
+      const due = Math.floor(((now - tStart) / 1000) * cfg.ratePerSec);
+      if (due - scheduled > cfg.ratePerSec) { skippedSends += due - scheduled - cfg.ratePerSec; scheduled = due - cfg.ratePerSec; }
+      while (scheduled < due) {
+        scheduled++;
+        const st = live[rr++ % live.length];
+        if (st.sock.connected) send(st); else skippedSends++;
+      }
+      setTimeout(tick, 1);
+    };
+    tick();
+  });
+
+  // a window [a, a + period) of honest sends: {n, ok, missing, pending, p99}
+  // sends are recorded in time order: binary search for a window's first send
+  function lowerBound(t) {
+    let lo = 0; let hi = n;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (sendT[mid] < t) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+  function windowStats(a, b) {
+    const lat = [];
+    let missing = 0; let pending = 0; let count = 0;
+    for (let i = lowerBound(a), end = lowerBound(b); i < end; i++) {
+      count++;
+      const v = ackMs[i];
+      if (Number.isNaN(v)) pending++;
+      else if (v < 0) missing++;
+      else lat.push(v);
+    }
+    const s = summarize(lat);
+    return { n: count, ok: lat.length, missing, pending, p50: s.p50, p99: s.p99, max: s.max };
+  }
+  let baseline = null;
+  function recoveredAt() {
+    // offset (s) after the flood's end of the first window of honest sends
+    // with every ack in, none missing, and p99 within recoveryFactor x the baseline's
+    if (!baseline || baseline.p99 === null || floodEnd === null) return null;
+    const limit = cfg.recoveryFactor * baseline.p99;
+    const now = performance.now();
+    for (let a = floodEnd; a + period <= now; a += cfg.windowStepSec * 1000) {
+      const w = windowStats(a, a + period);
+      if (w.pending > 0) return null; // undecided yet: earlier windows come first
+      if (w.n > 0 && w.missing === 0 && w.p99 !== null && w.p99 <= limit) return { offsetSec: (a - floodEnd) / 1000, window: w };
+    }
+    return null;
+  }
+
+  // ---- baseline, then the flood
+  const cpuAt = () => ({ t: performance.now(), server: cpuTicks([pid]), self: process.cpuUsage() });
+  const cpuPct = (a, b) => {
+    const sec = (b.t - a.t) / 1000;
+    const selfSec = (b.self.user + b.self.system - a.self.user - a.self.system) / 1e6;
+    return { serverPctCore: (100 * (b.server - a.server)) / cfg.clkTck / sec, loadgenPctCore: (100 * selfSec) / sec };
+  };
+  await sleep(Math.max(0, b0 - performance.now()));
+  const cpuB0 = cpuAt();
+  await sleep(Math.max(0, b1 - performance.now()));
+  const cpuB1 = cpuAt();
+  const rssBeforeKB = rssOfPid(pid);
+  floodStart = performance.now();
+  flooder.send({ type: 'start', durationMs: cfg.floodSec * 1000 });
+  log(`baseline done, flooding for ${cfg.floodSec} s`);
+  stopInfo = await flooder.waitFor('stopped', cfg.floodSec * 1000 + 10000);
+  if (!stopInfo) { flooder.send({ type: 'stop' }); stopInfo = await flooder.waitFor('stopped', 5000); }
+  floodEnd = stopInfo ? Math.max(floodStart, perfFromEpoch(stopInfo.epochMs)) : performance.now();
+  const cpuF1 = cpuAt();
+  baseline = windowStats(b0, b1);
+  log(`flood ended (${stopInfo ? stopInfo.reason : 'no report'}) after ${((floodEnd - floodStart) / 1000).toFixed(1)} s, ${stopInfo ? stopInfo.sent : '?'} sent`);
+
+  // ---- recovery: keep sending until recovered (and recoveryMinSec passed) or recoveryMaxSec
+  let recovered = null;
+  for (;;) {
+    await sleep(200);
+    const since = (performance.now() - floodEnd) / 1000;
+    if (since >= cfg.recoveryMinSec) {
+      recovered = recoveredAt();
+      if (recovered) break;
+    }
+    if (since >= cfg.recoveryMaxSec) break;
+  }
+  sendEnd = performance.now();
+  sending = false;
+  await loop;
+  const drainStart = performance.now();
+  while (inflight > 0 && performance.now() - drainStart < cfg.ackTimeoutMs + 1000) await sleep(20);
+  if (!recovered) recovered = recoveredAt();
+  // let the flooder collect late acks for a moment, then take its figures
+  flooder.send({ type: 'finish', graceMs: cfg.flooderGraceMs });
+  const fres = await flooder.waitFor('result', cfg.flooderGraceMs + 10000);
+  flooder.kill();
+  clearInterval(rssTimer);
+  const rssAfterKB = rssOfPid(pid);
+  finishing = true;
+  for (const st of states) if (st.sock) st.sock.disconnect();
+
+  const peak = (a, b) => rss.reduce((m, [t, v]) => (t >= a && t < b && v !== null && v > m ? v : m), 0) || null;
+  const flood = windowStats(floodStart, floodEnd);
+  const after = windowStats(floodEnd, sendEnd);
+  const all = windowStats(-Infinity, Infinity);
+  const phase = (a, b) => {
+    const lat = [];
+    for (let i = lowerBound(a), end = lowerBound(b); i < end; i++) if (ackMs[i] >= 0) lat.push(ackMs[i]);
+    return summarize(lat);
+  };
+  const series = [];
+  for (let a = b0; a < sendEnd; a += period) {
+    const w = windowStats(a, Math.min(a + period, sendEnd));
+    series.push({ t: Math.round((a - floodStart) / 100) / 10, n: w.n, missing: w.missing, p99: w.p99 });
+  }
+  return {
+    clients: states.length,
+    connected: live.length,
+    ratePerSec: cfg.ratePerSec,
+    baselineSec: (b1 - b0) / 1000,
+    floodPlannedSec: cfg.floodSec,
+    floodSec: (floodEnd - floodStart) / 1000,
+    afterSec: (sendEnd - floodEnd) / 1000,
+    sent: n,
+    skippedSends,
+    honest: {
+      baseline: { ...baseline, latencyMs: phase(b0, b1) },
+      flood: { ...flood, latencyMs: phase(floodStart, floodEnd) },
+      after: { ...after, latencyMs: phase(floodEnd, sendEnd) },
+      missingTotal: all.missing + all.pending,
+      ackErrors: ackErr,
+    },
+    recovery: {
+      factor: cfg.recoveryFactor,
+      windowSec: cfg.windowSec,
+      stepSec: cfg.windowStepSec,
+      recoveredAfterSec: recovered ? recovered.offsetSec : null,
+      window: recovered ? recovered.window : null,
+      observedSec: (sendEnd - floodEnd) / 1000,
+      maxSec: cfg.recoveryMaxSec,
+    },
+    floodStartEpochMs: floodStart + performance.timeOrigin,
+    floodEndEpochMs: floodEnd + performance.timeOrigin,
+    seriesFromFloodStart: series,
+    cpu: { baseline: cpuPct(cpuB0, cpuB1), flood: cpuPct(cpuB1, cpuF1) },
+    flooder: fres ? { ...fres.result, stopInfo, sentPerSec: fres.result.sent / ((floodEnd - floodStart) / 1000) } : { stopInfo, error: 'the flooder process did not report' },
+    rssKB: {
+      before: rssBeforeKB,
+      peakFlood: peak(floodStart, floodEnd + 1),
+      peakAfter: peak(floodEnd, Infinity),
+      after: rssAfterKB,
+    },
+    errors,
+    errorSamples,
+    tag: TAG,
+  };
+}
+
+// ---- (j) login storm
+
+function postJson(agent, url, body, headers, timeoutMs) {
+  const t = performance.now();
+  return new Promise((resolve) => {
+    const data = JSON.stringify(body);
+    const req = http.request(url, {
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...headers },
+      timeout: timeoutMs,
+    }, (res) => {
+      res.on('data', () => {});
+      res.on('end', () => resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'], ms: performance.now() - t }));
+      res.on('error', (e) => resolve({ status: 'failed', error: describe(e), ms: performance.now() - t }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolve({ status: e.message === 'timeout' ? 'timeout' : 'failed', error: describe(e), ms: performance.now() - t }));
+    req.end(data);
+  });
+}
+
+async function runAttacker() {
+  childGuards();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: cfg.concurrency });
+  const status = {}; const lat = new Samples(); const retryAfter = [];
+  let requests = 0; let tFirst429 = null; let okCount = 0;
+  process.on('message', async (m) => {
+    if (m.type !== 'start') return;
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    const tEnd = t0 + m.durationMs;
+    const body = { username: cfg.username, password: cfg.password };
+    async function worker() {
+      while (performance.now() < tEnd && requests < cfg.maxRequests) {
+        requests++;
+        const r = await postJson(agent, cfg.url, body, { 'x-forwarded-for': cfg.xff }, 10000);
+        status[r.status] = (status[r.status] || 0) + 1;
+        lat.push(r.ms);
+        if (r.status === 200) okCount++;
+        if (r.status === 429 && tFirst429 === null) tFirst429 = { afterMs: performance.now() - t0, requestsBefore: requests - 1 };
+        if (r.status === 429 && r.retryAfter !== undefined && retryAfter.length < 1000) retryAfter.push(Number(r.retryAfter));
+        if (r.status === 'failed' || r.status === 'timeout') await sleep(10); // no hot loop on a refused connection
+      }
+    }
+    await Promise.all(Array.from({ length: cfg.concurrency }, worker));
+    const sec = (performance.now() - t0) / 1000;
+    const du = process.cpuUsage(cpu0);
+    agent.destroy();
+    process.send({ type: 'result', result: {
+      requests, perSec: requests / sec, sec, status, ok: okCount, latencyMs: lat.summary(), first429: tFirst429,
+      retryAfterSec: summarize(retryAfter), concurrency: cfg.concurrency,
+      cpuPctCore: (100 * (du.user + du.system) / 1e6) / sec,
+    } }, () => process.exit(0));
+  });
+  process.send({ type: 'ready', ok: true });
+}
+
+async function runLoginStorm() {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: cfg.maxInFlight });
+  const attacker = startChild({
+    kind: 'attacker', workload: 'j-attacker', url: cfg.loginUrl, username: cfg.attacker.username,
+    password: cfg.attacker.password, xff: cfg.attacker.xff, concurrency: cfg.attacker.concurrency,
+    maxRequests: cfg.attacker.maxRequests, maxLifetimeSec: cfg.baselineSec + cfg.stormSec + 60,
+  });
+  const ready = await attacker.waitFor('ready', 10000);
+  if (!ready) {
+    sample('attacker', 'the attacker process did not start');
+    errors.connectErrors++;
+    return { errors, errorSamples, tag: TAG };
+  }
+  const phases = { baseline: [], storm: [] };
+  let inFlight = 0; let started = 0; let skipped = 0;
+  async function legitLogin(phase) {
+    if (inFlight >= cfg.maxInFlight) { skipped++; return; }
+    const u = cfg.legit[started++ % cfg.legit.length];
+    inFlight++;
+    const r = await postJson(agent, cfg.loginUrl, { username: u.username, password: u.password }, { 'x-forwarded-for': u.xff }, 10000);
+    inFlight--;
+    phases[phase].push(r);
+  }
+  const serverCpu = {};
+  async function phaseRun(name, sec, onStart) {
+    const t0 = performance.now();
+    const ticks0 = cpuTicks(cfg.serverPids);
+    const tEnd = t0 + sec * 1000;
+    if (onStart) onStart();
+    let scheduled = 0;
+    while (performance.now() < tEnd) {
+      const due = Math.floor(((performance.now() - t0) / 1000) * cfg.ratePerSec) + 1;
+      while (scheduled < due && scheduled < cfg.ratePerSec * sec) { scheduled++; legitLogin(name); }
+      await sleep(5);
+    }
+    serverCpu[name] = (100 * (cpuTicks(cfg.serverPids) - ticks0)) / cfg.clkTck / ((performance.now() - t0) / 1000);
+  }
+  if (cfg.baselineSec > 0) await phaseRun('baseline', cfg.baselineSec);
+  log(`baseline done, storm for ${cfg.stormSec} s`);
+  await phaseRun('storm', cfg.stormSec, () => attacker.send({ type: 'start', durationMs: cfg.stormSec * 1000 }));
+  const drain0 = performance.now();
+  while (inFlight > 0 && performance.now() - drain0 < 11000) await sleep(20);
+  const ares = await attacker.waitFor('result', 20000);
+  attacker.kill();
+  agent.destroy();
+  const stats = (list) => {
+    const status = {};
+    for (const r of list) status[r.status] = (status[r.status] || 0) + 1;
+    return {
+      attempted: list.length,
+      ok: status[200] || 0,
+      notOk: list.length - (status[200] || 0),
+      status,
+      latencyMs: summarize(list.map((r) => r.ms)),
+      okLatencyMs: summarize(list.filter((r) => r.status === 200).map((r) => r.ms)),
+    };
+  };
+  return {
+    ratePerSec: cfg.ratePerSec,
+    legitUsers: cfg.legit.length,
+    baselineSec: cfg.baselineSec,
+    stormSec: cfg.stormSec,
+    legit: { baseline: stats(phases.baseline), storm: stats(phases.storm), skippedAtInFlightCap: skipped, unfinished: inFlight },
+    serverPctCore: serverCpu,
+    attacker: ares ? ares.result : { error: 'the attacker process did not report' },
+    errors,
+    errorSamples,
+    tag: TAG,
+  };
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -627,6 +1140,10 @@ async function main() {
   if (cfg.kind === 'closed' || cfg.kind === 'open') result = await runMessages();
   else if (cfg.kind === 'idle') result = await runIdle();
   else if (cfg.kind === 'storm') result = await runStorm();
+  else if (cfg.kind === 'flood') result = await runFlood();
+  else if (cfg.kind === 'loginstorm') result = await runLoginStorm();
+  else if (cfg.kind === 'flooder') { await runFlooder(); return; } // a child: answers over IPC
+  else if (cfg.kind === 'attacker') { await runAttacker(); return; }
   else throw new Error(`unknown kind ${cfg.kind}`);
   result.workload = cfg.workload || null;
   result.kind = cfg.kind;
