@@ -321,10 +321,10 @@ class FastLane:
             try:
                 pkt = packet.Packet(encoded_packet=data)
             except Exception:
-                pkt = None
-            if pkt is None or not 0 <= pkt.packet_type < len(packet.packet_names):
                 log.info("closing connection %s: undecodable Engine.IO packet", socket.sid)
                 break
+            if not 0 <= pkt.packet_type < len(packet.packet_names):
+                continue  # an unknown Engine.IO packet type: ignored, as the protocol allows
             try:
                 if pkt.packet_type == packet.MESSAGE and "message" in handlers:
                     await handlers["message"](socket.sid, pkt.data)
