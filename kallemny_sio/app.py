@@ -94,10 +94,15 @@ def _chat_ctx(chat: ChatService) -> CleanupContext:
 
 def _disconnect_clients(sio: socketio.AsyncServer) -> Callable[[web.Application], object]:
     async def disconnect(app: web.Application) -> None:
-        # Close every connection first (their disconnect handlers record presence):
-        # an open WebSocket would otherwise hold aiohttp's shutdown for its whole
-        # timeout. wait=False: a polling client that stopped polling never drains
-        # its close packet, and ``eio.disconnect()`` would wait for it forever.
+        # Close every connection while the store is still open: the disconnect
+        # handlers record presence (last seen), and each client gets a CLOSE
+        # packet. A long-polling GET returns with it at once. A WebSocket cannot
+        # end here: aiohttp already stops reading every connection before
+        # on_shutdown runs, so the client's answer is never seen; aiohttp cancels
+        # its handler after ``shutdown_timeout`` (kept short in ``__main__``).
+        # wait=False, for the same reason and for a polling client that stopped
+        # polling: nothing would ever drain the close packet, and
+        # ``eio.disconnect()`` would wait for it forever.
         for socket in list(sio.eio.sockets.values()):
             await socket.close(wait=False, reason=sio.eio.reason.SERVER_DISCONNECT)
         await sio.shutdown()

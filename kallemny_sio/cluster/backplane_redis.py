@@ -49,6 +49,8 @@ class RedisBackplane(Backplane):
         self.presence: RedisPresence = RedisPresence(
             f"{channel}:presence", self.node_id, heartbeat_seconds, node_ttl_seconds,
         )
+        # Redis may come back empty from an interruption: presence registers again at once.
+        self.manager.on_restored = self.presence.restore_soon
         self.limiter: RedisLimiter = RedisLimiter(f"{channel}:limits")
 
     @property  # type: ignore[override]

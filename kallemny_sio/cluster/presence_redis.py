@@ -6,6 +6,8 @@ Keys (``P`` is ``<REDIS_CHANNEL>:presence``)::
     P:conns:<node id>   hash sid -> user id: one node's connections (to remove them if it dies)
     P:node:<node id>    the node's heartbeat, expiring after PRESENCE_NODE_TTL_SECONDS
     P:nodes             set of node ids that may still own connections
+    P:swept:<node id>   set when a sweeper removed the node's connections as dead; gone once
+                        the node registers them again (or after PRESENCE_NODE_TTL_SECONDS)
 
 Every change is one Lua script, so "first connection anywhere" and "last
 connection anywhere" are decided by Redis for all nodes at once: two nodes
@@ -17,21 +19,35 @@ supports anyway (not Redis Cluster).
 A node that dies without cleaning up stops refreshing its heartbeat. Every
 node runs a sweeper; the script that removes a dead node's connections
 returns the users that thereby went offline, and it can remove them only
-once, so exactly one node announces each of them (``on_lost``).
+once, so exactly one node announces each of them (``on_lost``). It leaves
+the ``swept`` mark, so that a node that was only silent, not dead, does not
+announce its users' later disconnects a second time.
 
 While Redis is unreachable, presence runs on this node's own connections
 ("local mode"): a connect is the user's first when it is their first here,
 a disconnect their last when it is their last here, and ``online`` is the
-users connected here. Nothing waits on Redis meanwhile. The heartbeat keeps
-trying; once Redis answers, one script rewrites this node's entries from its
-local table (every connection it holds, nothing it no longer holds) and
-reports which users that brought online or took offline cluster-wide; those
-transitions are announced, and so is any user this node called offline from
-local knowledge who is in fact online on another node. The same restore runs
-when a node finds its heartbeat gone (Redis lost its data, or the node was
-silent long enough to be swept as dead). Around an outage a client may
-therefore see a presence event repeated; presence events carry a state, not
-a delta, so a repeat is harmless.
+users connected here. Nothing waits on Redis meanwhile. Once Redis answers,
+one script rewrites this node's entries from its local table (every
+connection it holds, nothing it no longer holds) and reports which users
+that brought online or took offline cluster-wide; those transitions are
+announced, and so is any user this node called offline from local knowledge
+who is in fact online on another node. That restore runs:
+
+- at once when the Redis link between the nodes is confirmed again after an
+  interruption (:meth:`RedisPresence.restore_soon`, which the backplane hands
+  to the link as its ``on_restored``): Redis may have restarted empty;
+- at once when a disconnect finds this node's own entry gone from Redis (Redis
+  lost its data, and the restore has not run yet). That disconnect is then
+  decided from this node's own connections, as in local mode (the user's
+  last connection here means offline), unless Redis shows the user connected
+  on another node; a disconnect of a node that was swept (the ``swept`` mark)
+  is not "last" again, the sweeper already announced it;
+- at the heartbeat, which keeps trying while Redis is unreachable, and
+  which also restores when it finds the node's heartbeat gone (expired,
+  swept, or lost).
+
+Around an outage a client may therefore see a presence event repeated;
+presence events carry a state, not a delta, so a repeat is harmless.
 """
 
 from __future__ import annotations
@@ -62,15 +78,26 @@ if added == 1 and redis.call('SCARD', KEYS[1]) == 1 then return 1 end
 return 0
 """
 
-# KEYS: user set, node's conns hash. ARGV: "<node> <sid>", sid.
-# Returns 1 when this was the user's last connection on any node. A connection
-# already removed (its node was swept as dead) is not "last" a second time.
+# KEYS: user set, node's conns hash, node's swept mark. ARGV: "<node> <sid>", sid.
+# Returns one of the _GONE_* codes below. A connection already removed because
+# its node was swept as dead is not "last" a second time (the sweeper said so);
+# one removed because Redis lost its data is for the node to decide.
 _DISCONNECT = """
 local removed = redis.call('SREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[2])
-if removed == 1 and redis.call('EXISTS', KEYS[1]) == 0 then return 1 end
-return 0
+local others = redis.call('EXISTS', KEYS[1]) == 1
+if removed == 1 then
+  if others then return 0 end
+  return 1
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if others then return 3 end
+return 2
 """
+_GONE_MORE = 0  # the user has connections left somewhere (or the sweeper already announced them offline)
+_GONE_LAST = 1  # the user's last connection anywhere
+_GONE_LOST_ALONE = 2  # this node's entry was missing and Redis knows no other: this node decides
+_GONE_LOST_MORE = 3  # this node's entry was missing, another node holds a connection: not last
 
 # KEYS: heartbeat key, nodes set. ARGV: node id, ttl ms.
 # Returns 1 if the heartbeat was still there (0: expired, swept, or Redis lost its data).
@@ -81,7 +108,7 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return alive
 """
 
-# KEYS: node's conns hash, heartbeat key, nodes set.
+# KEYS: node's conns hash, heartbeat key, nodes set, node's swept mark.
 # ARGV: node id, ttl ms, user key prefix, then sid, user id pairs: every connection the node holds.
 # Makes the node's entries exactly those pairs; returns {users now online who were not,
 # users now offline who were not}.
@@ -109,6 +136,7 @@ for sid, user in pairs(want) do
 end
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
 redis.call('SADD', KEYS[3], node)
+redis.call('DEL', KEYS[4])
 local came, went = {}, {}
 for user, was in pairs(before) do
   local now = redis.call('EXISTS', prefix .. user) == 1
@@ -118,12 +146,16 @@ end
 return {came, went}
 """
 
-# KEYS: the node's heartbeat key, its conns hash, nodes set. ARGV: node id, user key prefix,
-# "force" (1: remove even if the heartbeat is alive, for a node leaving cleanly).
-# Removes the node's connections if it is dead; returns the users that thereby went
-# offline. Atomic: of several sweepers, only the first finds anything to remove.
+# KEYS: the node's heartbeat key, its conns hash, nodes set, its swept mark. ARGV: node id,
+# user key prefix, "force" (1: remove even if the heartbeat is alive, for a node leaving
+# cleanly), ttl ms. Removes the node's connections if it is dead (and marks it swept);
+# returns the users that thereby went offline. Atomic: of several sweepers, only the
+# first finds anything to remove.
 _REAP = """
-if ARGV[3] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return {} end
+if ARGV[3] ~= '1' then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return {} end
+  redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
+end
 local conns = redis.call('HGETALL', KEYS[2])
 local lost = {}
 for i = 1, #conns, 2 do
@@ -200,6 +232,9 @@ class RedisPresence:
         self._said_offline: set[str] = set()  # called offline from local knowledge only
         self._gate = _Gate()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._started = False
+        self._restorer: asyncio.Task[None] | None = None  # the restore restore_soon started
+        self._restore_again = False  # restore_soon was called since that restore began
         self._on_lost: OfflineCallback | None = None
         self._on_found: OnlineCallback | None = None
 
@@ -230,11 +265,15 @@ class RedisPresence:
     def _member(self, sid: str) -> str:
         return f"{self.node_id} {sid}"
 
+    def _swept_key(self, node_id: str) -> str:
+        return f"{self._prefix}:swept:{node_id}"
+
     # -- lifecycle ---------------------------------------------------------------
 
     async def start(self, on_lost: OfflineCallback, on_found: OnlineCallback | None = None) -> None:
         """Register this node, then run the heartbeat and the sweeper."""
         self._on_lost, self._on_found = on_lost, on_found
+        self._started = True
         try:
             await self._restore()
             log.info("presence shared through Redis as node %s", self.node_id)
@@ -247,7 +286,11 @@ class RedisPresence:
 
     async def stop(self) -> None:
         """Stop the background tasks and take this node's connections out of Redis."""
+        self._started = False
         tasks, self._tasks = self._tasks, []
+        if self._restorer is not None:
+            tasks.append(self._restorer)
+            self._restorer = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -283,10 +326,18 @@ class RedisPresence:
                 return False
             if self._shared:
                 try:
-                    keys = [self._user_key(user_id), self._conns_key(self.node_id)]
-                    return bool(await self._scripts["disconnect"](keys=keys, args=[self._member(sid), sid]))
+                    keys = [self._user_key(user_id), self._conns_key(self.node_id), self._swept_key(self.node_id)]
+                    gone = await self._scripts["disconnect"](keys=keys, args=[self._member(sid), sid])
                 except REDIS_FAILURES as exc:
                     self._go_local(exc)
+                else:
+                    if gone in (_GONE_LAST, _GONE_MORE):
+                        return gone == _GONE_LAST
+                    self._entries_lost()
+                    if gone == _GONE_LOST_MORE:
+                        return False
+                    # Redis knows nothing of the user: decide as in local mode (the restore
+                    # announces the user online again if another node turns out to hold one).
             if last_here:
                 self._said_offline.add(user_id)
             return last_here
@@ -311,6 +362,36 @@ class RedisPresence:
             except REDIS_FAILURES as exc:
                 self._go_local(exc)
         return self._local.count(user_id)
+
+    def restore_soon(self) -> None:
+        """Register this node's connections in Redis again now, in the background.
+
+        For when Redis may have lost them: the Redis link calls it (as its
+        ``on_restored``) when its subscription is confirmed after an
+        interruption. Calls while a restore runs make it run once more after.
+        """
+        if not self._started or self._redis is None:
+            return
+        self._restore_again = True
+        if self._restorer is None or self._restorer.done():
+            self._restorer = spawn(self._restore_while_asked(), name="presence-restore")
+
+    async def _restore_while_asked(self) -> None:
+        while self._restore_again and self._started:
+            self._restore_again = False
+            try:
+                await self._restore()
+            except REDIS_FAILURES as exc:
+                self._go_local(exc, during="restore")  # the heartbeat retries
+                return
+
+    def _entries_lost(self) -> None:
+        """A disconnect found this node's entry gone from Redis: restore the others at once."""
+        pending = self._restorer is not None and not self._restorer.done()
+        log.log(logging.DEBUG if pending else logging.WARNING,
+                "presence: this node's connections were gone from Redis (Redis restarted empty, or this node"
+                " was swept as dead); registering them again")
+        self.restore_soon()
 
     # -- background --------------------------------------------------------------
 
@@ -344,7 +425,8 @@ class RedisPresence:
             args: list[str] = [self.node_id, str(self._ttl_ms), self._user_prefix]
             for sid, user_id in self._local.pairs():
                 args += [sid, user_id]
-            keys = [self._conns_key(self.node_id), self._heartbeat_key(self.node_id), self._nodes_key]
+            keys = [self._conns_key(self.node_id), self._heartbeat_key(self.node_id), self._nodes_key,
+                    self._swept_key(self.node_id)]
             came, went = await self._scripts["restore"](keys=keys, args=args)
             self._shared = True
             recovered, self._outage = self._outage, False
@@ -384,8 +466,9 @@ class RedisPresence:
                 await self._on_lost(lost)
 
     async def _reap(self, node_id: str, force: bool) -> list[str]:
-        keys = [self._heartbeat_key(node_id), self._conns_key(node_id), self._nodes_key]
-        lost = await self._scripts["reap"](keys=keys, args=[node_id, self._user_prefix, "1" if force else "0"])
+        keys = [self._heartbeat_key(node_id), self._conns_key(node_id), self._nodes_key, self._swept_key(node_id)]
+        args = [node_id, self._user_prefix, "1" if force else "0", self._ttl_ms]
+        lost = await self._scripts["reap"](keys=keys, args=args)
         return [_text(u) for u in lost]
 
     def _go_local(self, exc: BaseException, during: str = "update") -> None:

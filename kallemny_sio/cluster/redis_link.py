@@ -30,13 +30,20 @@ which get every emit of their node throughout), and ended only by a fresh,
 confirmed subscription, after which every connection of this node gets
 ``Resync {"reason": "backplane", "since"}``. Re-subscribing is retried every
 0.25 s doubling to 2 s, not python-socketio's 60 s.
+
+Ending an interruption also drops the idle connections of the command
+client's pool (they predate it, and after a Redis restart their first
+command would fail) and calls :attr:`ClusterRedisManager.on_restored`, a
+plain callback through which the backplane has shared presence registered
+again at once (Redis may have come back empty) instead of at its next
+heartbeat. This module knows nothing of presence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlparse
 
 import orjson
@@ -98,6 +105,8 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
     Attributes:
         state: ``"connecting"`` until the first subscription, then ``"ok"`` or ``"degraded"``.
         interrupted_at: when the current interruption began (ms), or None.
+        on_restored: called (plain, not awaited: start a task for slow work) each time a
+            subscription is confirmed after an interruption; not at the first subscription.
     """
 
     name = "kallemny-redis"
@@ -113,6 +122,7 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
         self.namespace = namespace
         self.state = "connecting"
         self.interrupted_at: int | None = None
+        self.on_restored: Callable[[], None] | None = None
         self._publish_failed_at: int | None = None
         self._heard_at: int | None = None  # when the subscription last delivered anything (ms)
         self._resubscribe_reason: str | None = None
@@ -208,6 +218,12 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
         connections = sum(1 for _ in self.get_participants(self.namespace, None))
         log.info("Redis link restored after %.1f s; sending Resync to this node's connections (%d)",
                  (now_ms() - since) / 1000, connections)
+        await self._drop_idle_connections()
+        if self.on_restored is not None:
+            try:
+                self.on_restored()
+            except Exception:
+                log.exception("the Redis link's on_restored callback failed")
         try:
             # This node's connections only (ignore_queue): each node resyncs its own.
             await self.server.emit("Resync", {"reason": "backplane", "since": iso(since)},
@@ -215,6 +231,22 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
         except Exception:
             log.exception("sending Resync failed")
         await self._announce_lost_publishes()
+
+    async def _drop_idle_connections(self) -> None:
+        """Close the command client's idle pooled connections: they were opened before the interruption.
+
+        After a Redis restart such a connection is dead, and (no retries, see
+        :func:`redis_options`) the first command sent on it would fail: presence
+        would fall back to this node alone and a publish would start a new
+        interruption. The next commands open fresh connections instead.
+        """
+        pool = getattr(self.redis, "connection_pool", None)
+        if pool is None:
+            return
+        try:
+            await pool.disconnect(inuse_connections=False)
+        except Exception as exc:
+            log.debug("closing idle Redis connections: %s", _describe(exc))
 
     async def _announce_lost_publishes(self) -> None:
         """Tell the other nodes' clients that this node's emits since a failed publish may be lost.

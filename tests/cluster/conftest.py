@@ -112,7 +112,7 @@ class Cluster:
 
     # -- nodes -------------------------------------------------------------------
 
-    def _spawn(self, name: str, port: int) -> Node:
+    def _spawn(self, name: str, port: int, settings: dict[str, str] | None = None) -> Node:
         env = dict(os.environ)
         env.update(
             JWT_SECRET=TEST_SECRET,
@@ -126,6 +126,7 @@ class Cluster:
         )
         for var in ("REDIS_URL", "DATABASE_URL", "MONGODB_URI", "KALLEMNY_ENV", "PORT", "HOST"):
             env.pop(var, None)
+        env.update(settings or {})
         log_path = self.workdir / f"{name}.log"
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
@@ -136,10 +137,13 @@ class Cluster:
             )
         return Node(name, port, process, log_path)
 
-    async def start(self, count: int = 1, backplane: str = "ok") -> list[Node]:
-        """Start ``count`` nodes at once and wait until each serves with its link in state ``backplane``."""
+    async def start(self, count: int = 1, backplane: str = "ok", settings: dict[str, str] | None = None) -> list[Node]:
+        """Start ``count`` nodes at once and wait until each serves with its link in state ``backplane``.
+
+        ``settings``: environment variables for these nodes, over the suite's (``PRESENCE_HEARTBEAT_SECONDS``...).
+        """
         first = len(self.nodes)
-        started = [self._spawn(f"node{first + i}", free_port()) for i in range(count)]
+        started = [self._spawn(f"node{first + i}", free_port(), settings) for i in range(count)]
         self.nodes.extend(started)
         for index, node in enumerate(started):
             for attempt in range(3):
@@ -147,7 +151,7 @@ class Cluster:
                     break
                 if "PORT:" not in node.log() or attempt == 2:  # only a lost race for the port is retried
                     pytest.fail(f"{node} did not start:\n{node.log()[-3000:]}")
-                node = self._spawn(node.name, free_port())
+                node = self._spawn(node.name, free_port(), settings)
                 started[index] = node
                 self.nodes[first + index] = node
         return started

@@ -22,6 +22,9 @@ from tests.conftest import Account
 
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 INTERRUPTED = "Redis link interrupted"
+# Heartbeats far apart: what a test shows must then happen without waiting for one.
+SLOW_HEARTBEAT = {"PRESENCE_HEARTBEAT_SECONDS": "30", "PRESENCE_NODE_TTL_SECONDS": "90"}
+PROMPT_SECONDS = 5.0
 RESTORED = "Redis link restored"
 
 
@@ -214,3 +217,42 @@ async def test_a_node_started_while_redis_is_down_serves_and_links_up_later(clus
     carol_b = await cluster.connect(b, carol)
     message = await send(carol_b, group["id"], "across nodes once Redis is up")
     await received(alice_a, message["id"])
+
+
+async def test_after_redis_restarts_empty_presence_is_back_at_once_and_offline_is_announced(cluster: Cluster) -> None:
+    """Redis restarted without its data: each node registers its connections again as soon as its
+    link is back (not at its next heartbeat, 30 s away here), so a user leaving is announced."""
+    a, b = await cluster.start(2, settings=SLOW_HEARTBEAT)
+    alice, bob = await cluster.register(a, "alice"), await cluster.register(b, "bob")
+    await cluster.api(b).create_group(bob, [alice], name="restart")
+    bob_b = await cluster.connect(b, bob)
+    alice_a = await cluster.connect(a, alice)
+    about_alice = lambda d: d["userId"] == alice.id  # noqa: E731
+    await bob_b.wait_for("UserOnline", about_alice)
+
+    cluster.redis.stop()
+    for node in (a, b):
+        await cluster.wait_backplane(node, "degraded")
+    cluster.redis.start()  # same port, empty
+    for client in (alice_a, bob_b):
+        await client.wait_for("Resync", timeout=15)  # each node's link is back
+    restored_at = time.monotonic()
+
+    # Both users are online again for every node, and presence is shared again, long before a heartbeat.
+    for node, viewer, user in ((a, alice, bob), (b, bob, alice)):
+        await eventually(lambda: _is_online(cluster, node, viewer, user), PROMPT_SECONDS, f"{user.username} online")
+        await cluster.wait_backplane(node, "ok", timeout=PROMPT_SECONDS)
+
+    assert count(bob_b, "UserOffline", about_alice) == 0
+    await alice_a.close()
+    offline = await bob_b.wait_for("UserOffline", about_alice, timeout=PROMPT_SECONDS)
+    assert offline["isOnline"] is False and ISO_MS.match(offline["lastSeen"]), offline
+    assert time.monotonic() - restored_at < 30, "only a heartbeat could have done it"
+    assert not await _is_online(cluster, b, bob, alice)
+
+
+async def _is_online(cluster: Cluster, node: Any, viewer: Account, user: Account) -> bool:
+    status, users = await cluster.api(node).request("GET", "/api/chat/users", token=viewer.token,
+                                                   params={"q": user.username})
+    assert status == 200, users
+    return [u["isOnline"] for u in users if u["id"] == user.id] == [True]
