@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from .errors import Invalid, validation_error
 
@@ -20,6 +21,11 @@ MAX_CONTENT = 4000
 NOT_BLANK = r"\S"  # after trimming, something is left (stated in the document, checked by the length)
 MAX_MEMBER_IDS = 100
 MAX_ROOMS_PAGE = 500
+MAX_MENTIONS = 50
+MAX_CUSTOM_DATA_BYTES = 4096
+MAX_EMOJI_LENGTH = 32
+MAX_DISTINCT_EMOJI = 50  # per message
+MAX_CHANGES_PAGE = 500
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Username = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=USERNAME_PATTERN)]
@@ -28,6 +34,28 @@ DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length
 RoomName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK)]
 Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CONTENT, pattern=NOT_BLANK)]
 ClientMessageId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Emoji = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EMOJI_LENGTH, pattern=NOT_BLANK)]
+
+
+def _custom_data_size(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        size = len(orjson.dumps(value))
+    except (orjson.JSONEncodeError, TypeError):  # e.g. an integer beyond 64 bits
+        raise ValueError("customData: not storable as JSON (numbers must fit in 64 bits)") from None
+    if size > MAX_CUSTOM_DATA_BYTES:
+        raise ValueError(f"customData: {size} bytes serialized, at most {MAX_CUSTOM_DATA_BYTES}")
+    return value
+
+
+CustomData = Annotated[
+    dict[str, Any], AfterValidator(_custom_data_size),
+    Field(description=f"a JSON object of at most {MAX_CUSTOM_DATA_BYTES} bytes serialized, stored and returned as given"),
+]
+
+
+def custom_data_text(value: dict[str, Any] | None) -> str | None:
+    """``customData`` as the JSON text the store keeps (compact, key order as given)."""
+    return None if value is None else orjson.dumps(value).decode()
 
 
 class Model(BaseModel):
@@ -113,6 +141,66 @@ class SendMessagePayload(Model):
     room_id: Id = Field(alias="roomId")
     content: Content
     client_message_id: ClientMessageId | None = Field(default=None, alias="clientMessageId")
+    reply_to_id: Id | None = Field(default=None, alias="replyToId", description="a message of the same room")
+    mentioned_user_ids: list[Id] = Field(default_factory=list, alias="mentionedUserIds", max_length=MAX_MENTIONS,
+                                         description="members of the room")
+    custom_data: CustomData | None = Field(default=None, alias="customData")
+
+
+class MessageRefPayload(Model):
+    room_id: Id = Field(alias="roomId")
+    message_id: Id = Field(alias="messageId")
+
+
+def _edit_rules(schema: dict[str, Any]) -> None:
+    """Content, when given, is text (``null`` is not an edit); at least one of the two is given."""
+    content = schema["properties"]["content"]
+    content.update(next(s for s in content.pop("anyOf") if s.get("type") == "string"))
+    content.pop("default", None)
+    schema["anyOf"] = [{"required": ["content"]}, {"required": ["customData"]}]
+
+
+class EditMessageRequest(Model):
+    """``PATCH`` a message: content and/or custom data (``null`` clears it)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True,
+                              json_schema_extra=_edit_rules)
+
+    content: Content | None = None
+    custom_data: CustomData | None = Field(default=None, alias="customData")
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> "EditMessageRequest":
+        if self.content is None and "custom_data" not in self.model_fields_set:
+            raise ValueError("content: give content and/or customData")
+        return self
+
+    @property
+    def sets_custom_data(self) -> bool:
+        """Whether ``customData`` was given (``null`` included: it clears)."""
+        return "custom_data" in self.model_fields_set
+
+
+class EditMessagePayload(EditMessageRequest):
+    room_id: Id = Field(alias="roomId")
+    message_id: Id = Field(alias="messageId")
+
+
+class ReactionPayload(Model):
+    room_id: Id = Field(alias="roomId")
+    message_id: Id = Field(alias="messageId")
+    emoji: Emoji
+
+
+class EmojiPath(Model):
+    """The ``{emoji}`` segment of a reaction URL, once percent-decoded."""
+
+    emoji: Emoji
+
+
+class ChangesQuery(Model):
+    after: int = Field(default=0, ge=0, le=2**62, description="a changeSeq; 0 for the beginning")
+    limit: int = Field(default=100, ge=1, le=MAX_CHANGES_PAGE)
 
 
 class RoomRefPayload(Model):
@@ -140,14 +228,28 @@ class UserOut(Model):
     last_seen: str | None = Field(alias="lastSeen", description="ISO 8601 UTC; null until the first disconnect")
 
 
+class ReactionOut(Model):
+    emoji: str
+    count: int
+
+
 class MessageOut(Model):
     id: str
     room_id: str = Field(alias="roomId")
-    sender_id: str = Field(alias="senderId")
-    sender_username: str = Field(alias="senderUsername")
-    content: str
+    sender_id: str | None = Field(alias="senderId", description="null for a system message")
+    sender_username: str | None = Field(alias="senderUsername")
+    content: str = Field(description='"" for a deleted message (a tombstone)')
     created_at: str = Field(alias="createdAt")
     client_message_id: str | None = Field(alias="clientMessageId")
+    type: Literal["user", "system"]
+    reply_to_id: str | None = Field(alias="replyToId")
+    mentioned_user_ids: list[str] = Field(alias="mentionedUserIds")
+    custom_data: dict[str, Any] | None = Field(alias="customData")
+    reactions: list[ReactionOut] = Field(description="in the order each emoji was first used")
+    edited_at: str | None = Field(alias="editedAt")
+    deleted_at: str | None = Field(alias="deletedAt")
+    updated_at: str = Field(alias="updatedAt", description="the latest change (the creation at first)")
+    change_seq: int = Field(alias="changeSeq", description="the room's change position of the latest change")
 
 
 class RoomOut(Model):
@@ -158,9 +260,14 @@ class RoomOut(Model):
     created_by: str = Field(alias="createdBy")
     created_at: str = Field(alias="createdAt")
     members: list[UserOut]
+    topic: str | None = None
+    custom_data: dict[str, Any] | None = Field(default=None, alias="customData")
     last_message: MessageOut | None = Field(alias="lastMessage")
     unread_count: int = Field(alias="unreadCount")
+    unread_mention_count: int = Field(alias="unreadMentionCount")
     last_read_message_id: str | None = Field(alias="lastReadMessageId")
+    my_role: Literal["owner", "admin", "member"] = Field(alias="myRole")
+    last_change_seq: int = Field(alias="lastChangeSeq")
 
 
 class AuthOut(Model):
@@ -172,6 +279,14 @@ class AuthOut(Model):
 class MessagePageOut(Model):
     messages: list[MessageOut]
     has_more: bool = Field(alias="hasMore")
+
+
+class ChangePageOut(Model):
+    messages: list[MessageOut] = Field(description="each changed message once, in its latest state, in changeSeq order")
+    has_more: bool = Field(alias="hasMore")
+    last_change_seq: int = Field(alias="lastChangeSeq",
+                                 description="the position this page covers: pass it as `after` for the next page;"
+                                             " when hasMore is false, the room's latest change position")
 
 
 class ErrorBody(Model):

@@ -1,4 +1,4 @@
-"""The chat rules: rooms, membership, messages, read state, typing, presence.
+"""The chat rules: rooms, membership, typing, presence; messages in :mod:`.messages` (``ChatService.messages``).
 
 Every REST route and every Socket.IO handler goes through one method here,
 so each rule (only members read a room, sends are idempotent, read pointers
@@ -12,13 +12,14 @@ from typing import Any, Iterable
 
 from .clock import iso, now_ms
 from ..errors import Forbidden, Invalid, NotFound
-from ..schemas import CreateRoomRequest, HistoryQuery, MarkReadPayload, RoomsQuery, SendMessagePayload, UsersQuery
-from ..storage.base import NewMessage, RoomSummary, Store
-from .views import message_view, read_view, room_view, user_view
+from ..schemas import CreateRoomRequest, RoomsQuery, UsersQuery
+from ..storage.base import RoomSummary, Store
+from .views import room_view, user_view
 from .accounts import Caller
 from .delivery import Delivery
 from .limits import Guard
 from .membership import Membership
+from .messages import MessageService
 from .presence import Presence
 from .typing_state import TypingTracker
 
@@ -36,6 +37,7 @@ class ChatService:
         self._delivery = delivery
         self._presence = presence
         self._typing = TypingTracker(typing_ttl_seconds, self._typing_expired)
+        self.messages = MessageService(store, self._members, delivery, guard, self._members_of, self._sent)
 
     async def start(self) -> None:
         """Start presence (and its detection of users lost with a dead node)."""
@@ -79,7 +81,7 @@ class ChatService:
         page = summaries[start:start + query.limit]
         more = start + query.limit < len(summaries)
         cursor = f"{page[-1].room.last_activity_at}.{page[-1].room.id}" if more and page else None
-        return await self._room_views(page), cursor
+        return await self._room_views(page, user_id), cursor
 
     async def room(self, user_id: str, room_id: str) -> dict[str, Any]:
         """One room as the caller sees it (a member)."""
@@ -87,13 +89,13 @@ class ChatService:
         if summary is None:
             await self._members_of(room_id, user_id)  # raises the right error
             raise NotFound("roomId: no such room")
-        return (await self._room_views([summary]))[0]
+        return (await self._room_views([summary], user_id))[0]
 
-    async def _room_views(self, summaries: list[RoomSummary]) -> list[dict[str, Any]]:
+    async def _room_views(self, summaries: list[RoomSummary], viewer_id: str) -> list[dict[str, Any]]:
         ids = {m for s in summaries for m in s.member_ids}
         users = {u.id: u for u in await self._store.get_users(ids)}
         online = await self._presence.online(ids)
-        return [room_view(s, users, online) for s in summaries]
+        return [room_view(s, users, online, viewer_id) for s in summaries]
 
     async def create_room(self, user_id: str, req: CreateRoomRequest) -> tuple[dict[str, Any], bool]:
         """Create a room (a private room is unique per pair); returns ``(room, created)``.
@@ -172,62 +174,6 @@ class ChatService:
             remaining = await self._members.members(room_id)
             await self._delivery.emit("UserLeftRoom", {"roomId": room_id, "userId": caller.user_id}, remaining)
 
-    # -- messages --------------------------------------------------------------
-
-    async def send_message(self, caller: Caller, req: SendMessagePayload) -> dict[str, Any]:
-        """Store a message, then deliver it to every member's connections.
-
-        The store commits before this returns and before anyone receives the
-        message. A resend with the same ``clientMessageId`` returns the stored
-        message and is not delivered again. Sending ends the sender's typing.
-
-        Raises:
-            RateLimited: over ``MESSAGES_PER_USER`` (checked first: nothing is read or stored).
-        """
-        await self._guard.before_send(caller.user_id)
-        await self._members_of(req.room_id, caller.user_id)
-        stored = await self._store.add_message(
-            NewMessage(req.room_id, caller.user_id, caller.username, req.content, now_ms(), req.client_message_id)
-        )
-        view = message_view(stored.message)
-        # Recipients are read after the commit: whoever left while it was being
-        # stored must not receive it, whoever joined meanwhile must.
-        members = await self._members.members(req.room_id)
-        if stored.created:
-            await self._delivery.emit("ReceiveMessage", view, members)
-        if self._typing.stop(req.room_id, caller.user_id):
-            await self._emit_typing(req.room_id, caller, False, members)
-        return view
-
-    async def history(self, user_id: str, room_id: str, query: HistoryQuery) -> dict[str, Any]:
-        """A page of a room's history, oldest first.
-
-        Raises:
-            NotFound: no such room.
-            Forbidden: not a member.
-            Invalid: the cursor is not a message of this room.
-        """
-        await self._members_of(room_id, user_id)
-        page = await self._store.list_messages(room_id, query.limit, before=query.before, after=query.after)
-        if page is None:
-            field = "before" if query.before is not None else "after"
-            raise Invalid(f"{field}: no such message in this room")
-        return {"messages": [message_view(m) for m in page.messages], "hasMore": page.has_more}
-
-    async def mark_read(self, caller: Caller, req: MarkReadPayload) -> dict[str, Any]:
-        """Move the caller's read pointer forward; members get ``MessagesRead``.
-
-        Raises:
-            NotFound: ``messageId`` is not a message of this room.
-        """
-        members = await self._members_of(req.room_id, caller.user_id)
-        state = await self._store.mark_read(req.room_id, caller.user_id, req.message_id, now_ms())
-        if state is None:
-            raise NotFound("messageId: no such message in this room")
-        payload = read_view(state)
-        await self._delivery.emit("MessagesRead", payload, members)
-        return payload
-
     # -- typing ------------------------------------------------------------
 
     async def set_typing(self, caller: Caller, sid: str, room_id: str, is_typing: bool) -> None:
@@ -239,6 +185,11 @@ class ChatService:
             changed = self._typing.stop(room_id, caller.user_id)
         if changed:
             await self._emit_typing(room_id, caller, is_typing, members)
+
+    async def _sent(self, caller: Caller, room_id: str, members: tuple[str, ...]) -> None:
+        """A message was sent: it ends the sender's typing state."""
+        if self._typing.stop(room_id, caller.user_id):
+            await self._emit_typing(room_id, caller, False, members)
 
     async def _emit_typing(self, room_id: str, caller: Caller, is_typing: bool, members: Iterable[str] | None = None) -> None:
         if members is None:

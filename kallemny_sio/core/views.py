@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+import orjson
+
 from .clock import iso
 from ..storage.base import MessageRecord, ReadState, RoomSummary, UserRecord
 
@@ -24,7 +26,7 @@ def user_view(user: UserRecord, online: bool) -> dict[str, Any]:
 
 
 def message_view(message: MessageRecord) -> dict[str, Any]:
-    """A Message."""
+    """A Message, in its latest state (a tombstone once deleted)."""
     return {
         "id": message.id,
         "roomId": message.room_id,
@@ -33,23 +35,39 @@ def message_view(message: MessageRecord) -> dict[str, Any]:
         "content": message.content,
         "createdAt": iso(message.created_at),
         "clientMessageId": message.client_message_id,
+        "type": message.type,
+        "replyToId": message.reply_to_id,
+        "mentionedUserIds": list(message.mentioned_user_ids),
+        "customData": orjson.loads(message.custom_data) if message.custom_data is not None else None,
+        "reactions": [{"emoji": r.emoji, "count": r.count} for r in message.reactions],
+        "editedAt": iso(message.edited_at),
+        "deletedAt": iso(message.deleted_at),
+        "updatedAt": iso(message.updated_at if message.updated_at is not None else message.created_at),
+        "changeSeq": message.change_seq,
     }
 
 
-def room_view(summary: RoomSummary, users: Mapping[str, UserRecord], online: Iterable[str]) -> dict[str, Any]:
+def room_view(
+    summary: RoomSummary, users: Mapping[str, UserRecord], online: Iterable[str], viewer_id: str | None = None
+) -> dict[str, Any]:
     """A Room as one member sees it (their own unread count and read pointer)."""
     room, online_ids = summary.room, set(online)
     return {
         "id": room.id,
         "type": room.type,
         "name": room.name,
+        "topic": None,
         "isPublic": room.is_public,
+        "customData": None,
         "createdBy": room.created_by,
         "createdAt": iso(room.created_at),
         "members": [user_view(users[m], m in online_ids) for m in summary.member_ids if m in users],
         "lastMessage": message_view(summary.last_message) if summary.last_message else None,
         "unreadCount": summary.unread_count,
+        "unreadMentionCount": summary.unread_mention_count,
         "lastReadMessageId": summary.last_read_message_id,
+        "myRole": "owner" if room.type == "group" and room.created_by == viewer_id else "member",
+        "lastChangeSeq": room.last_change_seq,
     }
 
 

@@ -21,7 +21,15 @@ from ..core.chat import ChatService
 from ..core.delivery import user_channel
 from ..core.limits import EventBucket, Guard
 from ..errors import ChatError, Internal, NotFound, RateLimited, Unauthorized
-from ..schemas import MarkReadPayload, RoomRefPayload, SendMessagePayload, TypingPayload
+from ..schemas import (
+    EditMessagePayload,
+    MarkReadPayload,
+    MessageRefPayload,
+    ReactionPayload,
+    RoomRefPayload,
+    SendMessagePayload,
+    TypingPayload,
+)
 from ..core.tasks import spawn
 from .delivery import NAMESPACE
 from .payloads import event_payload
@@ -71,6 +79,10 @@ class ChatNamespace(socketio.AsyncNamespace):
             "LeaveChatRoom": self.leave_chat_room,
             "SendTypingIndicator": self.send_typing_indicator,
             "MarkMessagesAsRead": self.mark_messages_as_read,
+            "EditMessage": self.edit_message,
+            "DeleteMessage": self.delete_message,
+            "AddReaction": self.add_reaction,
+            "RemoveReaction": self.remove_reaction,
         }
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
@@ -176,7 +188,7 @@ class ChatNamespace(socketio.AsyncNamespace):
 
     async def send_message(self, caller: Caller, sid: str, args: tuple[Any, ...]) -> Ack:
         req = event_payload(SendMessagePayload, args, ("roomId", "content", "clientMessageId"))
-        return {"ok": True, "message": await self._chat.send_message(caller, req)}
+        return {"ok": True, "message": await self._chat.messages.send(caller, req)}
 
     async def join_chat_room(self, caller: Caller, sid: str, args: tuple[Any, ...]) -> Ack:
         req = event_payload(RoomRefPayload, args, ("roomId",))
@@ -194,4 +206,23 @@ class ChatNamespace(socketio.AsyncNamespace):
 
     async def mark_messages_as_read(self, caller: Caller, sid: str, args: tuple[Any, ...]) -> Ack:
         req = event_payload(MarkReadPayload, args, ("roomId", "messageId"))
-        return {"ok": True, **await self._chat.mark_read(caller, req)}
+        return {"ok": True, **await self._chat.messages.mark_read(caller, req)}
+
+    async def edit_message(self, caller: Caller, sid: str, args: tuple[Any, ...]) -> Ack:
+        req = event_payload(EditMessagePayload, args, ("roomId", "messageId", "content"))
+        return {"ok": True, "message": await self._chat.messages.edit(caller.user_id, req.room_id, req.message_id, req)}
+
+    async def delete_message(self, caller: Caller, sid: str, args: tuple[Any, ...]) -> Ack:
+        req = event_payload(MessageRefPayload, args, ("roomId", "messageId"))
+        return {"ok": True, "message": await self._chat.messages.delete(caller.user_id, req.room_id, req.message_id)}
+
+    async def add_reaction(self, caller: Caller, sid: str, args: tuple[Any, ...]) -> Ack:
+        return await self._react(caller, args, adding=True)
+
+    async def remove_reaction(self, caller: Caller, sid: str, args: tuple[Any, ...]) -> Ack:
+        return await self._react(caller, args, adding=False)
+
+    async def _react(self, caller: Caller, args: tuple[Any, ...], adding: bool) -> Ack:
+        req = event_payload(ReactionPayload, args, ("roomId", "messageId", "emoji"))
+        message = await self._chat.messages.react(caller.user_id, req.room_id, req.message_id, req.emoji, adding)
+        return {"ok": True, "message": message}

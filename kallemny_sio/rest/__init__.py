@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import auth, docs, health, rooms, users
+from . import auth, docs, health, messages, rooms, users
 
 
 def setup_routes(app: web.Application) -> None:
@@ -12,5 +12,6 @@ def setup_routes(app: web.Application) -> None:
     health.setup(app)
     auth.setup(app)
     rooms.setup(app)
+    messages.setup(app)
     users.setup(app)
     docs.setup(app)

@@ -22,8 +22,9 @@ from .. import schemas as s
 from .http import json_response
 
 REF = "#/components/schemas/{model}"
-_REQUESTS = [s.RegisterRequest, s.LoginRequest, s.CreateRoomRequest]
-_RESPONSES = [s.AuthOut, s.UserOut, s.RoomOut, s.MessageOut, s.MessagePageOut, s.ErrorOut, s.HealthOut]
+_REQUESTS = [s.RegisterRequest, s.LoginRequest, s.CreateRoomRequest, s.EditMessageRequest]
+_RESPONSES = [s.AuthOut, s.UserOut, s.RoomOut, s.MessageOut, s.MessagePageOut, s.ChangePageOut, s.ErrorOut,
+              s.HealthOut]
 # SwaggerUIBundle options added to swagger-ui-py's defaults, as JavaScript source.
 # validatorUrl null: no validator badge, so no request to validator.swagger.io.
 SWAGGER_UI_PARAMETERS = {"validatorUrl": "null"}
@@ -40,7 +41,7 @@ def _json(model: type, description: str, array: bool = False) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "invalid input (the message names the field)", 401: "missing, malformed, expired or forged token",
-            403: "not a member", 404: "no such room", 409: "username taken", 413: "body over 64 KiB",
+            403: "not a member (or, for a change, not allowed to make it)", 404: "no such room (or message)", 409: "username taken", 413: "body over 64 KiB",
             415: "body is not application/json", 429: "over a limit (Retry-After says when to retry)",
             503: "database unavailable"}
     return {str(c): _json(s.ErrorOut, text[c]) for c in codes}
@@ -48,6 +49,54 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _path(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"},
+            "description": description}
+
+
+def _message_paths(secured: list[dict[str, Any]], body: Any) -> dict[str, Any]:
+    """Contract section 6: one message, its changes, and the room's change feed."""
+    id_schema = {"type": "string", "minLength": 1, "maxLength": 64}
+    ids = [_path("roomId", "a room id", id_schema), _path("messageId", "a message id", id_schema)]
+    emoji = _path("emoji", "the emoji, URL-encoded (any Unicode, 1-32 characters)",
+                  {"type": "string", "minLength": 1, "maxLength": s.MAX_EMOJI_LENGTH, "pattern": s.NOT_BLANK})
+    message = lambda summary, description, extra=None: {  # noqa: E731
+        "summary": summary, "description": description, "tags": ["messages"], "security": secured,
+        "parameters": ids + (extra or []),
+        "responses": {"200": _json(s.MessageOut, "the message, in its latest state"), **_errors(400, 401, 403, 404, 429)}}
+    patch = message("Edit a message (the sender only)", "Sets `editedAt`; members get `MessageUpdated`. A deleted"
+                    " message cannot be edited (400). `customData: null` clears it.")
+    patch["requestBody"] = body(s.EditMessageRequest)
+    patch["responses"].update(_errors(413, 415))
+    return {
+        "/api/chat/rooms/{roomId}/messages/{messageId}": {
+            "get": message("One message", "Members only."),
+            "patch": patch,
+            "delete": message("Delete a message (the sender, or an owner or admin of the group)",
+                              "The message stays in history as a tombstone; members get `MessageDeleted`. Deleting"
+                              " again is ok and changes nothing."),
+        },
+        "/api/chat/rooms/{roomId}/messages/{messageId}/reactions/{emoji}": {
+            "put": message("React to a message", "One reaction per user and emoji; adding it again changes nothing."
+                           f" At most {s.MAX_DISTINCT_EMOJI} distinct emoji per message. Members get `MessageUpdated` when the"
+                           " counts changed.", [emoji]),
+            "delete": message("Withdraw a reaction", "Removing a reaction that is not there changes nothing.", [emoji]),
+        },
+        "/api/chat/rooms/{roomId}/changes": {"get": {
+            "summary": "The room's change feed: every message whose latest change is after `after`",
+            "description": "Each message once, in its latest state, in `changeSeq` order. Continue with"
+                           " `after=<lastChangeSeq>` while `hasMore` is true; a position becomes visible only once"
+                           " every lower one is, so a client never misses a change.",
+            "tags": ["messages"], "security": secured,
+            "parameters": [_path("roomId", "a room id", id_schema),
+                           _query("after", {"type": "integer", "minimum": 0, "maximum": 2**62, "default": 0},
+                                  "a changeSeq; 0 for the beginning"),
+                           _query("limit", {"type": "integer", "minimum": 1, "maximum": s.MAX_CHANGES_PAGE,
+                                            "default": 100}, "page size")],
+            "responses": {"200": _json(s.ChangePageOut, "a page of changes"), **_errors(400, 401, 403, 404, 429)}}},
+    }
 
 
 def _paths() -> dict[str, Any]:
@@ -95,6 +144,7 @@ def _paths() -> dict[str, Any]:
             "parameters": [_query("q", {"type": "string", "maxLength": 32}, "username prefix"),
                            _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "how many")],
             "responses": {"200": _json(s.UserOut, "users", array=True), **_errors(400, 401)}}},
+        **_message_paths(secured, body),
     }
 
 

@@ -146,7 +146,7 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     allowed = origin is not None and request.path.startswith("/api/") and (origins == "*" or origin in origins)
     if request.method == "OPTIONS" and allowed and "Access-Control-Request-Method" in request.headers:
         response: web.StreamResponse = web.Response(status=204)
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
         response.headers["Access-Control-Max-Age"] = "600"
     else:

@@ -1,11 +1,11 @@
-"""``/api/chat/rooms``: list, create, history."""
+"""``/api/chat/rooms``: list and create (history and messages: :mod:`.messages`)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from ..keys import CHAT
-from ..schemas import CreateRoomRequest, HistoryQuery, RoomsQuery, parse
+from ..schemas import CreateRoomRequest, RoomsQuery, parse
 from .http import caller_id, json_response, read_json
 
 
@@ -25,13 +25,6 @@ async def create_room(request: web.Request) -> web.Response:
     return json_response(room, status=201 if created else 200)
 
 
-async def history(request: web.Request) -> web.Response:
-    query = parse(HistoryQuery, dict(request.query), strict=False)
-    page = await request.app[CHAT].history(caller_id(request), request.match_info["room_id"], query)
-    return json_response(page)
-
-
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/chat/rooms", list_rooms)
     app.router.add_post("/api/chat/rooms", create_room)
-    app.router.add_get("/api/chat/rooms/{room_id}/messages", history)

@@ -40,17 +40,44 @@ class RoomRecord:
     created_by: str
     created_at: int
     last_activity_at: int
+    last_change_seq: int = 0  # the room's latest change position (contract section 6)
+
+
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
+class Reaction:
+    """How many users reacted to a message with one emoji."""
+
+    emoji: str
+    count: int
 
 
 @dataclasses.dataclass(slots=True, unsafe_hash=True)
 class MessageRecord:
+    """A message in its latest state.
+
+    ``custom_data`` is the JSON text of an object, kept exactly as given;
+    ``reactions`` are in the order each emoji was first used; ``change_seq``
+    is the room's change position of the message's latest change (creation,
+    edit, deletion or reaction). A deleted message is a tombstone: empty
+    content, no custom data, reactions or mentions, ``deleted_at`` set.
+    """
+
     id: str
     room_id: str
-    sender_id: str
-    sender_username: str
+    sender_id: str | None  # None for a system message
+    sender_username: str | None
     content: str
     created_at: int
     client_message_id: str | None = None
+    type: str = "user"  # "user" | "system"
+    reply_to_id: str | None = None
+    mentioned_user_ids: tuple[str, ...] = ()
+    custom_data: str | None = None
+    reactions: tuple[Reaction, ...] = ()
+    edited_at: int | None = None
+    deleted_at: int | None = None
+    updated_at: int | None = None  # the latest change; the creation time at first
+    change_seq: int = 0
 
 
 @dataclasses.dataclass(slots=True, unsafe_hash=True)
@@ -70,12 +97,41 @@ class RoomSummary:
     last_message: MessageRecord | None
     unread_count: int
     last_read_message_id: str | None
+    unread_mention_count: int = 0  # unread messages that mention the member
 
 
 @dataclasses.dataclass(slots=True, unsafe_hash=True)
 class MessagePage:
     messages: list[MessageRecord]  # oldest first
     has_more: bool
+
+
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
+class ChangePage:
+    """A page of a room's change feed: messages in ``change_seq`` order, each in its latest state.
+
+    ``covered`` is the position the page reaches (pass it as ``after`` for the
+    next page); when ``has_more`` is false it is the room's latest position.
+    """
+
+    messages: list[MessageRecord]
+    has_more: bool
+    covered: int
+
+
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
+class MessageChange:
+    """The outcome of a change to a stored message.
+
+    ``message`` is the message after the call (``None``: no such message in
+    this room); ``changed`` says whether the call changed it (and took a new
+    change position); ``refused`` names why the store refused the change:
+    ``"deleted"`` (the message is a tombstone) or ``"too_many_emoji"``.
+    """
+
+    message: MessageRecord | None
+    changed: bool = False
+    refused: str | None = None
 
 
 @dataclasses.dataclass(slots=True, unsafe_hash=True)
@@ -88,6 +144,10 @@ class NewMessage:
     content: str
     created_at: int
     client_message_id: str | None = None
+    type: str = "user"
+    reply_to_id: str | None = None  # checked by the caller: a message of the same room
+    mentioned_user_ids: tuple[str, ...] = ()  # checked by the caller: members of the room
+    custom_data: str | None = None  # JSON text of an object
 
 
 @dataclasses.dataclass(slots=True, unsafe_hash=True)
@@ -190,7 +250,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def remove_member(self, room_id: str, user_id: str) -> bool:
-        """End a membership; ``False`` if there was none."""
+        """End a membership (its read pointer and unread mentions with it); ``False`` if there was none."""
 
     @abc.abstractmethod
     async def room_ids_for_user(self, user_id: str) -> list[str]:
@@ -219,6 +279,9 @@ class Store(abc.ABC):
         read-then-write). Order is the order in which the store accepted
         messages. The sender's read pointer moves forward to the new message
         (one's own messages are never unread); the room's activity time moves.
+        The message takes the room's next change position, in the same write.
+        Each mentioned member other than the sender has one more unread
+        mention until their read pointer reaches the message.
 
         Raises:
             NotFound: the room does not exist.
@@ -243,5 +306,55 @@ class Store(abc.ABC):
 
         ``message_id`` ``None`` means the room's latest message. Returns the
         pointer after the call (unchanged if the target was older), or ``None``
-        when ``message_id`` is not a message of this room.
+        when ``message_id`` is not a message of this room. Unread mentions up
+        to the pointer are read with it.
+        """
+
+    @abc.abstractmethod
+    async def get_message(self, room_id: str, message_id: str) -> MessageRecord | None:
+        """A message of ``room_id`` in its latest state, or ``None`` (unknown, or of another room)."""
+
+    @abc.abstractmethod
+    async def edit_message(
+        self, room_id: str, message_id: str, content: str | None, custom_data: str | None, set_custom_data: bool,
+        at: int,
+    ) -> MessageChange:
+        """Replace the content (unless ``None``) and the custom data (when ``set_custom_data``).
+
+        A change sets ``edited_at`` and ``updated_at`` to ``at`` and takes the
+        room's next change position, in one write. An edit that changes nothing
+        is no change. A tombstone is refused (``refused="deleted"``).
+        """
+
+    @abc.abstractmethod
+    async def delete_message(self, room_id: str, message_id: str, at: int) -> MessageChange:
+        """Make the message a tombstone (content ``""``, no custom data, reactions or mentions).
+
+        Its unread mentions go with it. Deleting a tombstone is no change.
+        """
+
+    @abc.abstractmethod
+    async def add_reaction(
+        self, room_id: str, message_id: str, user_id: str, emoji: str, at: int, max_emoji: int
+    ) -> MessageChange:
+        """Record ``user_id``'s reaction ``emoji`` (one per user and emoji).
+
+        Adding it again is no change. A new emoji beyond ``max_emoji`` distinct
+        ones is refused (``"too_many_emoji"``), as is any reaction to a
+        tombstone (``"deleted"``).
+        """
+
+    @abc.abstractmethod
+    async def remove_reaction(self, room_id: str, message_id: str, user_id: str, emoji: str, at: int) -> MessageChange:
+        """Withdraw ``user_id``'s reaction ``emoji``; removing what is not there is no change."""
+
+    @abc.abstractmethod
+    async def list_changes(self, room_id: str, after: int, limit: int) -> ChangePage:
+        """The room's change feed: messages whose latest change is after position ``after``.
+
+        At most ``limit`` messages, each once, in its latest state, in
+        ``change_seq`` order. A position becomes visible only once every lower
+        one is, even with concurrent writers on several nodes, so a reader
+        that continues from ``covered`` never misses a change. An unknown
+        room gives an empty page.
         """

@@ -15,9 +15,16 @@ CONTRACT_OPERATIONS = {
     ("/api/chat/rooms", "post"),
     ("/api/chat/rooms/{roomId}/messages", "get"),
     ("/api/chat/users", "get"),
+    ("/api/chat/rooms/{roomId}/messages/{messageId}", "get"),
+    ("/api/chat/rooms/{roomId}/messages/{messageId}", "patch"),
+    ("/api/chat/rooms/{roomId}/messages/{messageId}", "delete"),
+    ("/api/chat/rooms/{roomId}/messages/{messageId}/reactions/{emoji}", "put"),
+    ("/api/chat/rooms/{roomId}/messages/{messageId}/reactions/{emoji}", "delete"),
+    ("/api/chat/rooms/{roomId}/changes", "get"),
 }
 CONTRACT_SCHEMAS = {"RegisterRequest", "LoginRequest", "CreateRoomRequest", "AuthOut", "UserOut",
-                    "RoomOut", "MessageOut", "MessagePageOut", "ErrorOut"}
+                    "RoomOut", "MessageOut", "MessagePageOut", "ErrorOut", "EditMessageRequest",
+                    "ChangePageOut"}
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -66,10 +73,15 @@ async def test_openapi_shapes_use_the_contract_key_names(api):
     _, doc = await api.request("GET", "/api/openapi.json")
     props = {name: set(schema.get("properties", {})) for name, schema in doc["components"]["schemas"].items()}
     assert props["UserOut"] == {"id", "username", "displayName", "isOnline", "lastSeen"}
-    assert props["MessageOut"] == {"id", "roomId", "senderId", "senderUsername", "content", "createdAt", "clientMessageId"}
-    assert props["RoomOut"] == {"id", "type", "name", "isPublic", "createdBy", "createdAt", "members",
-                                "lastMessage", "unreadCount", "lastReadMessageId"}
+    assert props["MessageOut"] == {"id", "roomId", "senderId", "senderUsername", "content", "createdAt", "clientMessageId",
+                                   "type", "replyToId", "mentionedUserIds", "customData", "reactions", "editedAt",
+                                   "deletedAt", "updatedAt", "changeSeq"}
+    assert props["ReactionOut"] == {"emoji", "count"}
+    assert props["RoomOut"] == {"id", "type", "name", "topic", "isPublic", "customData", "createdBy", "createdAt",
+                                "members", "lastMessage", "unreadCount", "unreadMentionCount", "lastReadMessageId",
+                                "myRole", "lastChangeSeq"}
     assert props["MessagePageOut"] == {"messages", "hasMore"}
+    assert props["ChangePageOut"] == {"messages", "hasMore", "lastChangeSeq"}
     assert props["AuthOut"] == {"token", "expiresAt", "user"}
     assert {"username", "password", "displayName"} <= props["RegisterRequest"]
     assert {"type", "name", "memberIds", "isPublic"} <= props["CreateRoomRequest"]

@@ -55,6 +55,36 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX messages_idempotency ON messages (room_id, sender_id, client_message_id)
         WHERE client_message_id IS NOT NULL;                              -- resends return the stored message
     """,
+    # 2: messages after they are sent (contract section 6): change positions,
+    # edits, tombstones, reactions, replies, mentions, custom data.
+    """
+    ALTER TABLE rooms ADD COLUMN last_change_seq INTEGER NOT NULL DEFAULT 0;  -- the room's latest change position
+    UPDATE rooms SET last_change_seq = last_seq;
+    ALTER TABLE messages ADD COLUMN type TEXT NOT NULL DEFAULT 'user';
+    ALTER TABLE messages ADD COLUMN reply_to_id INTEGER;
+    ALTER TABLE messages ADD COLUMN mentioned_user_ids TEXT;                  -- JSON array of ids, NULL when none
+    ALTER TABLE messages ADD COLUMN custom_data TEXT;                         -- JSON object as given, or NULL
+    ALTER TABLE messages ADD COLUMN reactions TEXT;                           -- JSON [[emoji, count], ...] in first-use order
+    ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+    ALTER TABLE messages ADD COLUMN deleted_at INTEGER;
+    ALTER TABLE messages ADD COLUMN updated_at INTEGER;
+    ALTER TABLE messages ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE messages SET change_seq = seq, updated_at = created_at;           -- creation order was the only change so far
+    CREATE UNIQUE INDEX messages_by_room_change ON messages (room_id, change_seq);  -- the change feed
+    CREATE TABLE reactions (
+        message_id INTEGER NOT NULL REFERENCES messages(id),
+        emoji TEXT NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        PRIMARY KEY (message_id, emoji, user_id)     -- one reaction per user and emoji
+    ) WITHOUT ROWID;
+    CREATE TABLE mentions (
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        room_id INTEGER NOT NULL REFERENCES rooms(id),
+        seq INTEGER NOT NULL,                        -- the mentioning message's position (rows go when read)
+        message_id INTEGER NOT NULL,
+        PRIMARY KEY (user_id, room_id, seq)          -- unread mentions of a member: a range count
+    ) WITHOUT ROWID
+    """,
 ]
 
 

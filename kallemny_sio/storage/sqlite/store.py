@@ -33,6 +33,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from ...errors import Conflict, NotFound, Unavailable
 from ..base import (
+    ChangePage,
+    MessageChange,
     MessagePage,
     MessageRecord,
     NewMessage,
@@ -43,6 +45,9 @@ from ..base import (
     StoredMessage,
     UserRecord,
 )
+from . import messages as msgs
+from . import rows
+from .rows import MESSAGE_COLUMNS as _MESSAGE_COLUMNS, ROOM_COLUMNS as _ROOM_COLUMNS, ROOM_WIDTH, key as _key
 from .schema import migrate
 
 log = logging.getLogger(__name__)
@@ -50,27 +55,9 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 10_000
 _CHUNK = 500  # stays under SQLite's bound-parameter limit
 
-_MESSAGE_COLUMNS = "id, room_id, sender_id, sender_username, content, created_at, client_message_id"
-_ROOM_COLUMNS = "id, type, name, is_public, created_by, created_at, last_activity_at"
-
-
-def _key(value: str | None) -> int | None:
-    """An external id as an integer key, or ``None`` when it cannot name a row."""
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
-        return int(value)
-    return None
-
-
-def _user(row: sqlite3.Row) -> UserRecord:
-    return UserRecord(str(row[0]), row[1], row[2], row[3], row[4], row[5])
-
-
-def _room(row: Sequence[Any]) -> RoomRecord:
-    return RoomRecord(str(row[0]), row[1], row[2], bool(row[3]), str(row[4]), row[5], row[6])
-
-
-def _message(row: Sequence[Any]) -> MessageRecord:
-    return MessageRecord(str(row[0]), str(row[1]), str(row[2]), row[3], row[4], row[5], row[6])
+_user = rows.user
+_room = rows.room
+_message = rows.message
 
 
 def _chunks(items: list[int]) -> Iterator[list[int]]:
@@ -355,7 +342,13 @@ class SQLiteStore(Store):
         args = (_key(user_id), _key(room_id))
         if None in args:
             return False
-        return await self._write_one("DELETE FROM memberships WHERE user_id = ? AND room_id = ?", args) == 1
+
+        def _remove() -> bool:
+            with self._write() as db:
+                db.execute("DELETE FROM mentions WHERE user_id = ? AND room_id = ?", args)
+                return db.execute("DELETE FROM memberships WHERE user_id = ? AND room_id = ?", args).rowcount == 1
+
+        return await self._run(_remove)
 
     async def room_ids_for_user(self, user_id: str) -> list[str]:
         sql = "SELECT room_id FROM memberships WHERE user_id = ?"
@@ -382,11 +375,15 @@ class SQLiteStore(Store):
     def _summaries(db: sqlite3.Connection, user: int | None, room: int | None) -> list[RoomSummary]:
         # One pass: the room, the reader's pointer, the last message and the member
         # list come from one indexed query. Unread count is O(1): seq is dense per
-        # room (taken in the insert's transaction), so it is last seq minus the reader's.
+        # room (taken in the insert's transaction), so it is last seq minus the
+        # reader's. Unread mentions are a range count on the mentions key.
+        w = ROOM_WIDTH
         sql = (
-            f"SELECT r.{_ROOM_COLUMNS.replace(', ', ', r.')}, r.last_seq - m.last_read_seq, m.last_read_message_id,"
-            f" (SELECT group_concat(x.user_id) FROM memberships x WHERE x.room_id = r.id),"
-            f" l.{_MESSAGE_COLUMNS.replace(', ', ', l.')}"
+            f"SELECT {rows.prefixed(_ROOM_COLUMNS, 'r')}, r.last_seq - m.last_read_seq, m.last_read_message_id,"
+            " (SELECT group_concat(x.user_id) FROM memberships x WHERE x.room_id = r.id),"
+            " (SELECT count(*) FROM mentions n WHERE n.user_id = m.user_id AND n.room_id = r.id"
+            "  AND n.seq > m.last_read_seq),"
+            f" {rows.prefixed(_MESSAGE_COLUMNS, 'l')}"
             " FROM memberships m JOIN rooms r ON r.id = m.room_id LEFT JOIN messages l ON l.id = r.last_message_id"
             " WHERE m.user_id = ?"
         )
@@ -394,16 +391,17 @@ class SQLiteStore(Store):
         if room is not None:
             sql += " AND m.room_id = ?"
             args = (user, room)
-        rows = db.execute(sql + " ORDER BY r.last_activity_at DESC, r.id DESC", args).fetchall()
+        found = db.execute(sql + " ORDER BY r.last_activity_at DESC, r.id DESC", args).fetchall()
         return [
             RoomSummary(
                 room=_room(r),
-                member_ids=tuple(r[9].split(",")) if r[9] else (),
-                last_message=_message(r[10:]) if r[10] is not None else None,
-                unread_count=max(0, r[7]),
-                last_read_message_id=str(r[8]) if r[8] is not None else None,
+                member_ids=tuple(r[w + 2].split(",")) if r[w + 2] else (),
+                last_message=_message(r[w + 4:]) if r[w + 4] is not None else None,
+                unread_count=max(0, r[w]),
+                last_read_message_id=str(r[w + 1]) if r[w + 1] is not None else None,
+                unread_mention_count=r[w + 3],
             )
-            for r in rows
+            for r in found
         ]
 
     # -- messages ----------------------------------------------------------
@@ -453,7 +451,7 @@ class SQLiteStore(Store):
             for index, (room, sender, message) in enumerate(batch):
                 db.execute(f"SAVEPOINT m{index}")
                 try:
-                    outcomes.append(self._add_message(db, room, sender, message))
+                    outcomes.append(msgs.add_message_txn(db, room, sender, message))
                     db.execute(f"RELEASE m{index}")
                 except Exception as exc:  # noqa: BLE001 - one bad message must not sink its batch
                     db.execute(f"ROLLBACK TO m{index}")
@@ -464,69 +462,13 @@ class SQLiteStore(Store):
                     outcomes.append(exc)
         return outcomes
 
-    @staticmethod
-    def _add_message(db: sqlite3.Connection, room: int, sender: int, m: NewMessage) -> StoredMessage:
-        if m.client_message_id is not None:
-            # Safe as a read-then-write: the write lock is already held, and the
-            # unique index on (room, sender, client id) backs it up.
-            row = db.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages"
-                " WHERE room_id = ? AND sender_id = ? AND client_message_id = ?",
-                (room, sender, m.client_message_id),
-            ).fetchone()
-            if row:
-                return StoredMessage(_message(row), created=False)
-        row = db.execute("SELECT last_seq + 1 FROM rooms WHERE id = ?", (room,)).fetchone()
-        if row is None:
-            raise NotFound("room not found")
-        (seq,) = row
-        cur = db.execute(
-            "INSERT INTO messages (room_id, seq, sender_id, sender_username, content, created_at, client_message_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (room, seq, sender, m.sender_username, m.content, m.created_at, m.client_message_id),
-        )
-        msg_id = cur.lastrowid
-        db.execute(
-            "UPDATE rooms SET last_seq = ?, last_message_id = ?, last_activity_at = max(last_activity_at, ?)"
-            " WHERE id = ?",
-            (seq, msg_id, m.created_at, room),
-        )
-        db.execute(
-            "UPDATE memberships SET last_read_seq = ?, last_read_message_id = ?, read_at = ?"
-            " WHERE user_id = ? AND room_id = ? AND last_read_seq < ?",
-            (seq, msg_id, m.created_at, sender, room, seq),
-        )
-        record = MessageRecord(
-            str(msg_id), str(room), str(sender), m.sender_username, m.content, m.created_at, m.client_message_id
-        )
-        return StoredMessage(record, created=True)
-
     async def list_messages(
         self, room_id: str, limit: int, before: str | None = None, after: str | None = None
     ) -> MessagePage | None:
         room = _key(room_id)
         if room is None:
             return None
-        return self._read(self._page, room, limit, before, after)
-
-    @staticmethod
-    def _page(db: sqlite3.Connection, room: int, limit: int, before: str | None, after: str | None) -> MessagePage | None:
-        cursor = before if before is not None else after
-        if cursor is not None:
-            row = db.execute("SELECT seq FROM messages WHERE id = ? AND room_id = ?", (_key(cursor), room)).fetchone()
-            if row is None:
-                return None
-        base = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ?"
-        if after is not None:
-            rows = db.execute(base + " AND seq > ? ORDER BY seq ASC LIMIT ?", (room, row[0], limit + 1)).fetchall()
-            return MessagePage([_message(r) for r in rows[:limit]], len(rows) > limit)
-        if before is not None:
-            rows = db.execute(base + " AND seq < ? ORDER BY seq DESC LIMIT ?", (room, row[0], limit + 1)).fetchall()
-        else:
-            rows = db.execute(base + " ORDER BY seq DESC LIMIT ?", (room, limit + 1)).fetchall()
-        page = [_message(r) for r in rows[:limit]]
-        page.reverse()
-        return MessagePage(page, len(rows) > limit)
+        return self._read(msgs.page, room, limit, before, after)
 
     async def mark_read(self, room_id: str, user_id: str, message_id: str | None, read_at: int) -> ReadState | None:
         room, user = _key(room_id), _key(user_id)
@@ -538,22 +480,53 @@ class SQLiteStore(Store):
 
     def _mark_read(self, room: int, user: int, message: int | None, read_at: int) -> ReadState | None:
         with self._write() as db:
-            if message is None:
-                target = db.execute("SELECT last_seq, last_message_id FROM rooms WHERE id = ?", (room,)).fetchone()
-            else:
-                target = db.execute("SELECT seq, id FROM messages WHERE id = ? AND room_id = ?", (message, room)).fetchone()
-            if target is None:
-                return None
-            seq, msg_id = target
-            if msg_id is not None:
-                db.execute(
-                    "UPDATE memberships SET last_read_seq = ?, last_read_message_id = ?, read_at = ?"
-                    " WHERE user_id = ? AND room_id = ? AND last_read_seq < ?",
-                    (seq, msg_id, read_at, user, room, seq),
-                )
-            row = db.execute(
-                "SELECT last_read_message_id, read_at FROM memberships WHERE user_id = ? AND room_id = ?", (user, room)
-            ).fetchone()
-        if row is None:
+            return msgs.mark_read_txn(db, room, user, message, read_at)
+
+    # -- messages after they are sent ---------------------------------------
+
+    async def get_message(self, room_id: str, message_id: str) -> MessageRecord | None:
+        room, message = _key(room_id), _key(message_id)
+        if room is None or message is None:
             return None
-        return ReadState(str(room), str(user), str(row[0]) if row[0] is not None else None, row[1])
+        return self._read(msgs.find_txn, room, message)
+
+    async def _change(self, room_id: str, message_id: str, fn: Callable[..., MessageChange], *args: Any) -> MessageChange:
+        """Run ``fn(db, room, message, *args)`` in one write transaction."""
+        room, message = _key(room_id), _key(message_id)
+        if room is None or message is None:
+            return MessageChange(None)
+
+        def _in_transaction() -> MessageChange:
+            with self._write() as db:
+                return fn(db, room, message, *args)
+
+        return await self._run(_in_transaction)
+
+    async def edit_message(
+        self, room_id: str, message_id: str, content: str | None, custom_data: str | None, set_custom_data: bool,
+        at: int,
+    ) -> MessageChange:
+        return await self._change(room_id, message_id, msgs.edit_txn, content, custom_data, set_custom_data, at)
+
+    async def delete_message(self, room_id: str, message_id: str, at: int) -> MessageChange:
+        return await self._change(room_id, message_id, msgs.delete_txn, at)
+
+    async def add_reaction(
+        self, room_id: str, message_id: str, user_id: str, emoji: str, at: int, max_emoji: int
+    ) -> MessageChange:
+        user = _key(user_id)
+        if user is None:
+            return MessageChange(await self.get_message(room_id, message_id))
+        return await self._change(room_id, message_id, msgs.react_txn, user, emoji, True, at, max_emoji)
+
+    async def remove_reaction(self, room_id: str, message_id: str, user_id: str, emoji: str, at: int) -> MessageChange:
+        user = _key(user_id)
+        if user is None:
+            return MessageChange(await self.get_message(room_id, message_id))
+        return await self._change(room_id, message_id, msgs.react_txn, user, emoji, False, at, 0)
+
+    async def list_changes(self, room_id: str, after: int, limit: int) -> ChangePage:
+        room = _key(room_id)
+        if room is None:
+            return ChangePage([], False, 0)
+        return self._read(msgs.changes, room, after, limit)

@@ -1,0 +1,205 @@
+"""Messages: sending, history, read pointers, and every change after the send.
+
+Each change a member can see (creation, edit, deletion, reaction) takes the
+room's next change position in the store, in the same write; the members
+then hear of it live (``ReceiveMessage``, ``MessageUpdated``,
+``MessageDeleted``), and a client that missed events catches up from the
+change feed (:meth:`MessageService.changes`). A call that changes nothing
+(a repeated reaction, a second deletion) is answered ``ok`` and announced to
+nobody. Who may change what is decided in :mod:`.permissions`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from ..errors import Forbidden, Invalid, NotFound
+from ..schemas import (
+    MAX_DISTINCT_EMOJI,
+    ChangesQuery,
+    EditMessageRequest,
+    HistoryQuery,
+    MarkReadPayload,
+    SendMessagePayload,
+    custom_data_text,
+)
+from ..storage.base import MessageChange, MessageRecord, NewMessage, Store
+from .accounts import Caller
+from .clock import now_ms
+from .delivery import Delivery
+from .limits import Guard
+from .membership import Membership
+from .permissions import may_delete, may_edit
+from .views import message_view, read_view
+
+_REFUSALS = {
+    "deleted": "messageId: the message was deleted",
+    "too_many_emoji": f"emoji: a message holds at most {MAX_DISTINCT_EMOJI} distinct emoji",
+}
+
+
+class MessageService:
+    """The message rules of one node, over the store, the room members and delivery."""
+
+    def __init__(self, store: Store, members: Membership, delivery: Delivery, guard: Guard,
+                 members_of: Callable[[str, str], Awaitable[tuple[str, ...]]],
+                 typing_stopped: Callable[[Caller, str, tuple[str, ...]], Awaitable[None]]) -> None:
+        """
+        Args:
+            members_of: ``(room_id, user_id)`` → the members, if the user is one
+                (raises ``NotFound``/``Forbidden``): the one membership rule.
+            typing_stopped: called after a send, to end the sender's typing state.
+        """
+        self._store = store
+        self._members = members
+        self._delivery = delivery
+        self._guard = guard
+        self._members_of = members_of
+        self._typing_stopped = typing_stopped
+
+    # -- sending -------------------------------------------------------------
+
+    async def send(self, caller: Caller, req: SendMessagePayload) -> dict[str, Any]:
+        """Store a message, then deliver it to every member's connections.
+
+        The store commits before this returns and before anyone receives the
+        message. A resend with the same ``clientMessageId`` returns the stored
+        message and is not delivered again. Sending ends the sender's typing.
+
+        Raises:
+            RateLimited: over ``MESSAGES_PER_USER`` (checked first: nothing is read or stored).
+            Invalid: ``replyToId`` is not a message of this room, or a mentioned user is not a member.
+        """
+        await self._guard.before_send(caller.user_id)
+        members = await self._members_of(req.room_id, caller.user_id)
+        mentions = tuple(dict.fromkeys(req.mentioned_user_ids))
+        outsiders = [m for m in mentions if m not in members]
+        if outsiders:
+            raise Invalid(f"mentionedUserIds: {outsiders[0]!r} is not a member of this room",
+                          details={"notMembers": outsiders})
+        if req.reply_to_id is not None and await self._store.get_message(req.room_id, req.reply_to_id) is None:
+            raise Invalid("replyToId: no such message in this room")
+        stored = await self._store.add_message(NewMessage(
+            req.room_id, caller.user_id, caller.username, req.content, now_ms(), req.client_message_id,
+            reply_to_id=req.reply_to_id, mentioned_user_ids=mentions, custom_data=custom_data_text(req.custom_data),
+        ))
+        view = message_view(stored.message)
+        # Recipients are read after the commit: whoever left while it was being
+        # stored must not receive it, whoever joined meanwhile must.
+        members = await self._members.members(req.room_id)
+        if stored.created:
+            await self._delivery.emit("ReceiveMessage", view, members)
+        await self._typing_stopped(caller, req.room_id, members)
+        return view
+
+    # -- reading ---------------------------------------------------------------
+
+    async def history(self, user_id: str, room_id: str, query: HistoryQuery) -> dict[str, Any]:
+        """A page of a room's history, oldest first, each message in its latest state.
+
+        Raises:
+            NotFound: no such room.
+            Forbidden: not a member.
+            Invalid: the cursor is not a message of this room.
+        """
+        await self._members_of(room_id, user_id)
+        page = await self._store.list_messages(room_id, query.limit, before=query.before, after=query.after)
+        if page is None:
+            field = "before" if query.before is not None else "after"
+            raise Invalid(f"{field}: no such message in this room")
+        return {"messages": [message_view(m) for m in page.messages], "hasMore": page.has_more}
+
+    async def get(self, user_id: str, room_id: str, message_id: str) -> dict[str, Any]:
+        """One message of a room the caller belongs to."""
+        await self._members_of(room_id, user_id)
+        return message_view(await self._existing(room_id, message_id))
+
+    async def changes(self, user_id: str, room_id: str, query: ChangesQuery) -> dict[str, Any]:
+        """The room's change feed after position ``query.after`` (contract section 6)."""
+        await self._members_of(room_id, user_id)
+        page = await self._store.list_changes(room_id, query.after, query.limit)
+        return {"messages": [message_view(m) for m in page.messages], "hasMore": page.has_more,
+                "lastChangeSeq": max(page.covered, query.after) if page.has_more else page.covered}
+
+    async def mark_read(self, caller: Caller, req: MarkReadPayload) -> dict[str, Any]:
+        """Move the caller's read pointer (and with it their unread mentions) forward; members get ``MessagesRead``.
+
+        Raises:
+            NotFound: ``messageId`` is not a message of this room.
+        """
+        members = await self._members_of(req.room_id, caller.user_id)
+        state = await self._store.mark_read(req.room_id, caller.user_id, req.message_id, now_ms())
+        if state is None:
+            raise NotFound("messageId: no such message in this room")
+        payload = read_view(state)
+        await self._delivery.emit("MessagesRead", payload, members)
+        return payload
+
+    # -- changes after the send -----------------------------------------------
+
+    async def edit(self, user_id: str, room_id: str, message_id: str, req: EditMessageRequest) -> dict[str, Any]:
+        """Edit one's own message; members get ``MessageUpdated``.
+
+        Raises:
+            Forbidden: not the sender.
+            Invalid: the message was deleted.
+        """
+        await self._members_of(room_id, user_id)
+        message = await self._existing(room_id, message_id)
+        if not may_edit(message, user_id):
+            raise Forbidden("messageId: only the sender may edit a message")
+        change = await self._store.edit_message(
+            room_id, message_id, req.content, custom_data_text(req.custom_data), req.sets_custom_data, now_ms())
+        return await self._announce("MessageUpdated", room_id, change)
+
+    async def delete(self, user_id: str, room_id: str, message_id: str) -> dict[str, Any]:
+        """Delete a message, leaving a tombstone in place; members get ``MessageDeleted``.
+
+        Raises:
+            Forbidden: neither the sender nor an owner or admin of the group.
+        """
+        await self._members_of(room_id, user_id)
+        message = await self._existing(room_id, message_id)
+        if not may_delete(message, user_id, await self._role(room_id, user_id)):
+            raise Forbidden("messageId: only the sender or an owner or admin of the group may delete a message")
+        change = await self._store.delete_message(room_id, message_id, now_ms())
+        return await self._announce("MessageDeleted", room_id, change)
+
+    async def react(self, user_id: str, room_id: str, message_id: str, emoji: str, adding: bool) -> dict[str, Any]:
+        """Add or withdraw the caller's reaction; members get ``MessageUpdated`` when the counts changed.
+
+        Raises:
+            Invalid: the message was deleted, or it already holds the most distinct emoji.
+        """
+        await self._members_of(room_id, user_id)
+        if adding:
+            change = await self._store.add_reaction(room_id, message_id, user_id, emoji, now_ms(), MAX_DISTINCT_EMOJI)
+        else:
+            change = await self._store.remove_reaction(room_id, message_id, user_id, emoji, now_ms())
+        return await self._announce("MessageUpdated", room_id, change)
+
+    # -- helpers ----------------------------------------------------------------
+
+    async def _existing(self, room_id: str, message_id: str) -> MessageRecord:
+        message = await self._store.get_message(room_id, message_id)
+        if message is None:
+            raise NotFound("messageId: no such message in this room")
+        return message
+
+    async def _role(self, room_id: str, user_id: str) -> str | None:
+        """The user's role in the room, ``None`` where rooms have no roles (private rooms)."""
+        room = await self._store.get_room(room_id)
+        if room is None or room.type != "group":
+            return None
+        return "owner" if room.created_by == user_id else "member"
+
+    async def _announce(self, event: str, room_id: str, change: MessageChange) -> dict[str, Any]:
+        """Turn a store outcome into the answer, and tell the members when something changed."""
+        if change.message is None:
+            raise NotFound("messageId: no such message in this room")
+        if change.refused is not None:
+            raise Invalid(_REFUSALS.get(change.refused, "messageId: the change was refused"))
+        view = message_view(change.message)
+        if change.changed:
+            await self._delivery.emit(event, view, await self._members.members(room_id))
+        return view
