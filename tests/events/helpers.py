@@ -12,10 +12,12 @@ from typing import Any, Iterable
 import jwt
 
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-MESSAGE_KEYS = {"id", "roomId", "senderId", "senderUsername", "content", "createdAt", "clientMessageId"}
+MESSAGE_KEYS = {"id", "roomId", "senderId", "senderUsername", "content", "createdAt", "clientMessageId", "type",
+                "replyToId", "mentionedUserIds", "customData", "reactions", "editedAt", "deletedAt", "updatedAt",
+                "changeSeq"}
 USER_KEYS = {"id", "username", "displayName", "isOnline", "lastSeen"}
-ROOM_KEYS = {"id", "type", "name", "isPublic", "createdBy", "createdAt", "members", "lastMessage",
-             "unreadCount", "lastReadMessageId"}
+ROOM_KEYS = {"id", "type", "name", "topic", "isPublic", "customData", "createdBy", "createdAt", "members",
+             "lastMessage", "unreadCount", "unreadMentionCount", "lastReadMessageId", "myRole", "lastChangeSeq"}
 WAIT = 5.0  # seconds to wait for an event that must arrive
 
 
@@ -97,3 +99,87 @@ def make_token(server: Any, user_id: str, *, secret: str | None = None, lifetime
         payload = like.split(".")[1]
         claims["uct"] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["uct"]
     return jwt.encode(claims, secret or server.settings.jwt_secret, algorithm="HS256")
+
+
+# -- messages after they are sent (contract section 6) ---------------------------------
+
+FULL_MESSAGE_KEYS = {"id", "roomId", "senderId", "senderUsername", "content", "createdAt", "clientMessageId",
+                     "type", "replyToId", "mentionedUserIds", "customData", "reactions", "editedAt", "deletedAt",
+                     "updatedAt", "changeSeq"}
+CHANGE_EVENTS = ("MessageUpdated", "MessageDeleted")
+
+
+def assert_full_message_shape(message: Any) -> None:
+    """``message`` is a contract Message with all 16 keys (section 2) and well-typed values."""
+    assert isinstance(message, dict) and set(message) == FULL_MESSAGE_KEYS, message
+    for key in ("id", "roomId", "senderId", "senderUsername"):
+        assert isinstance(message[key], str) and message[key], (key, message)
+    assert isinstance(message["content"], str), message
+    assert message["type"] == "user", message
+    for key in ("createdAt", "updatedAt"):
+        assert isinstance(message[key], str) and ISO_MS.match(message[key]), (key, message)
+    for key in ("editedAt", "deletedAt"):
+        assert message[key] is None or (isinstance(message[key], str) and ISO_MS.match(message[key])), (key, message)
+    for key in ("clientMessageId", "replyToId"):
+        assert message[key] is None or isinstance(message[key], str), (key, message)
+    assert isinstance(message["mentionedUserIds"], list), message
+    assert all(isinstance(u, str) for u in message["mentionedUserIds"]), message
+    assert message["customData"] is None or isinstance(message["customData"], dict), message
+    assert isinstance(message["reactions"], list), message
+    for reaction in message["reactions"]:
+        assert isinstance(reaction, dict) and set(reaction) == {"emoji", "count"}, message
+        assert isinstance(reaction["emoji"], str) and type(reaction["count"]) is int and reaction["count"] >= 1, message
+    assert type(message["changeSeq"]) is int and message["changeSeq"] >= 1, message
+    assert message["updatedAt"] >= message["createdAt"], message
+
+
+def watch_changes(client: Any) -> Any:
+    """Make a ``ChatClient`` also record ``MessageUpdated`` and ``MessageDeleted``; returns it.
+
+    Handlers are looked up when an event arrives, so registering them on a
+    connected client is enough as long as nothing was sent to it yet.
+    """
+    for event in CHANGE_EVENTS:
+        client.sio.on(event, client._recorder(event), namespace="/chat")
+    return client
+
+
+async def call_ok(client: Any, event: str, payload: Any) -> dict[str, Any]:
+    """Emit ``event`` with an ack that must be ``{"ok": true, "message"}``; returns the Message."""
+    ack = await client.call(event, payload)
+    assert isinstance(ack, dict) and ack.get("ok") is True and "message" in ack, (event, payload, ack)
+    return ack["message"]
+
+
+async def edit(client: Any, room_id: str, message_id: str, **fields: Any) -> dict[str, Any]:
+    """``EditMessage`` (``content=``, ``customData=``); returns the acked Message."""
+    return await call_ok(client, "EditMessage", {"roomId": room_id, "messageId": message_id, **fields})
+
+
+async def delete(client: Any, room_id: str, message_id: str) -> dict[str, Any]:
+    """``DeleteMessage``; returns the acked tombstone."""
+    return await call_ok(client, "DeleteMessage", {"roomId": room_id, "messageId": message_id})
+
+
+async def react(client: Any, room_id: str, message_id: str, emoji: str, add: bool = True) -> dict[str, Any]:
+    """``AddReaction`` (or ``RemoveReaction`` with ``add=False``); returns the acked Message."""
+    event = "AddReaction" if add else "RemoveReaction"
+    return await call_ok(client, event, {"roomId": room_id, "messageId": message_id, "emoji": emoji})
+
+
+def reactions(message: dict[str, Any]) -> list[tuple[str, int]]:
+    """A Message's reactions as ``[(emoji, count), …]``."""
+    return [(r["emoji"], r["count"]) for r in message["reactions"]]
+
+
+async def wait_change(client: Any, event: str, message_id: str, min_seq: int = 0, timeout: float = WAIT) -> dict[str, Any]:
+    """The first ``event`` about ``message_id`` whose ``changeSeq`` is above ``min_seq``."""
+    return await client.wait_for(event, lambda d: d.get("id") == message_id and d.get("changeSeq", 0) > min_seq,
+                                 timeout=timeout)
+
+
+async def room_view(api: Any, who: Any, room_id: str) -> dict[str, Any]:
+    """``who``'s Room ``room_id`` as ``GET /api/chat/rooms`` lists it."""
+    status, rooms = await api.request("GET", "/api/chat/rooms", token=who.token)
+    assert status == 200, rooms
+    return next(r for r in rooms if r["id"] == room_id)
