@@ -9,6 +9,7 @@ OpenAPI 3.1 and its error locations name the offending field.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
@@ -26,6 +27,7 @@ MAX_CUSTOM_DATA_BYTES = 4096
 MAX_EMOJI_LENGTH = 32
 MAX_DISTINCT_EMOJI = 50  # per message
 MAX_CHANGES_PAGE = 500
+MAX_TOPIC = 500
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Username = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=USERNAME_PATTERN)]
@@ -152,19 +154,24 @@ class MessageRefPayload(Model):
     message_id: Id = Field(alias="messageId")
 
 
-def _edit_rules(schema: dict[str, Any]) -> None:
-    """Content, when given, is text (``null`` is not an edit); at least one of the two is given."""
-    content = schema["properties"]["content"]
-    content.update(next(s for s in content.pop("anyOf") if s.get("type") == "string"))
-    content.pop("default", None)
-    schema["anyOf"] = [{"required": ["content"]}, {"required": ["customData"]}]
+def _at_least_one(required: tuple[str, ...], *not_null: str) -> Any:
+    """JSON Schema for "give at least one of ``required``", where the ``not_null`` fields, when given, are not null."""
+
+    def rules(schema: dict[str, Any]) -> None:
+        for name in not_null:
+            prop = schema["properties"][name]
+            prop.update(next(s for s in prop.pop("anyOf") if s.get("type") != "null"))
+            prop.pop("default", None)
+        schema["anyOf"] = [{"required": [name]} for name in required]
+
+    return rules
 
 
 class EditMessageRequest(Model):
     """``PATCH`` a message: content and/or custom data (``null`` clears it)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True,
-                              json_schema_extra=_edit_rules)
+                              json_schema_extra=_at_least_one(("content", "customData"), "content"))
 
     content: Content | None = None
     custom_data: CustomData | None = Field(default=None, alias="customData")
@@ -190,6 +197,76 @@ class ReactionPayload(Model):
     room_id: Id = Field(alias="roomId")
     message_id: Id = Field(alias="messageId")
     emoji: Emoji
+
+
+def _aware_time(value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not an ISO 8601 time (e.g. 2026-11-24T10:00:00.000Z)") from None
+    if when.tzinfo is None:
+        raise ValueError("a time needs its offset (Z for UTC)")
+    return when
+
+
+Time = Annotated[str, StringConstraints(min_length=10, max_length=40), AfterValidator(_aware_time),
+                 Field(json_schema_extra={"format": "date-time"})]
+Topic = Annotated[str, StringConstraints(max_length=MAX_TOPIC)]
+
+
+class UpdateRoomRequest(Model):
+    """``PATCH`` a group: only the fields given change (``topic``/``customData`` ``null`` clears)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True,
+                              json_schema_extra=_at_least_one(("name", "topic", "isPublic", "customData"),
+                                                              "name", "isPublic"))
+
+    name: RoomName | None = None
+    topic: Topic | None = None
+    is_public: bool | None = Field(default=None, alias="isPublic")
+    custom_data: CustomData | None = Field(default=None, alias="customData")
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> "UpdateRoomRequest":
+        if not self.model_fields_set:
+            raise ValueError("name: give name, topic, isPublic and/or customData")
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name: a group keeps a name (1-100 characters)")
+        if "is_public" in self.model_fields_set and self.is_public is None:
+            raise ValueError("isPublic: true or false")
+        return self
+
+
+class AddMembersRequest(Model):
+    user_ids: list[Id] = Field(alias="userIds", min_length=1, max_length=MAX_MEMBER_IDS)
+
+
+class UpdateMemberRequest(Model):
+    """``PATCH`` a member: a role (owner only) and/or a mute (``mutedUntil`` null lifts it)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True,
+                              json_schema_extra=_at_least_one(("role", "mutedUntil"), "role"))
+
+    role: Literal["owner", "admin", "member"] | None = None
+    muted_until: Time | None = Field(default=None, alias="mutedUntil")
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> "UpdateMemberRequest":
+        if self.role is None and not self.sets_muted_until:
+            raise ValueError("role: give role and/or mutedUntil")
+        return self
+
+    @property
+    def sets_muted_until(self) -> bool:
+        return "muted_until" in self.model_fields_set
+
+
+class ReportRequest(Model):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=NOT_BLANK)]
+
+
+class ReportOut(Model):
+    id: str
 
 
 class EmojiPath(Model):
@@ -252,6 +329,11 @@ class MessageOut(Model):
     change_seq: int = Field(alias="changeSeq", description="the room's change position of the latest change")
 
 
+class MemberOut(UserOut):
+    role: Literal["owner", "admin", "member"]
+    muted_until: str | None = Field(alias="mutedUntil")
+
+
 class RoomOut(Model):
     id: str
     type: Literal["private", "group"]
@@ -259,7 +341,7 @@ class RoomOut(Model):
     is_public: bool = Field(alias="isPublic")
     created_by: str = Field(alias="createdBy")
     created_at: str = Field(alias="createdAt")
-    members: list[UserOut]
+    members: list[MemberOut]
     topic: str | None = None
     custom_data: dict[str, Any] | None = Field(default=None, alias="customData")
     last_message: MessageOut | None = Field(alias="lastMessage")

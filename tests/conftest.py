@@ -228,7 +228,10 @@ def api(server: RunningServer, http: aiohttp.ClientSession) -> Api:
 # -- Socket.IO -----------------------------------------------------------------
 
 EVENTS = ["ReceiveMessage", "UserOnline", "UserOffline", "UserTyping", "MessagesRead",
-          "RoomCreated", "UserJoinedRoom", "UserLeftRoom", "Resync"]
+          "RoomCreated", "UserJoinedRoom", "UserLeftRoom", "Resync",
+          "MessageUpdated", "MessageDeleted",                                           # contract section 6
+          "RoomUpdated", "AddedToRoom", "RemovedFromRoom", "MemberUpdated", "RoomDeleted",  # section 7
+          "UserUpdated"]                                                                # section 8
 
 
 class ChatClient:

@@ -13,13 +13,15 @@ from typing import Any, Iterable
 from .clock import iso, now_ms
 from ..errors import Forbidden, Invalid, NotFound
 from ..schemas import CreateRoomRequest, RoomsQuery, UsersQuery
-from ..storage.base import RoomSummary, Store
+from ..storage.base import RoomMembers, RoomSummary, Store
 from .views import room_view, user_view
 from .accounts import Caller
 from .delivery import Delivery
 from .limits import Guard
 from .membership import Membership
 from .messages import MessageService
+from .room_admin import RoomAdmin
+from .safety import Safety
 from .presence import Presence
 from .typing_state import TypingTracker
 
@@ -37,7 +39,9 @@ class ChatService:
         self._delivery = delivery
         self._presence = presence
         self._typing = TypingTracker(typing_ttl_seconds, self._typing_expired)
-        self.messages = MessageService(store, self._members, delivery, guard, self._members_of, self._sent)
+        self.messages = MessageService(store, self._members, delivery, guard, self._roster_of, self._sent)
+        self.admin = RoomAdmin(store, self._members, delivery, presence, self.room, self._left_typing)
+        self.safety = Safety(store, self._members, presence, self._roster_of)
 
     async def start(self) -> None:
         """Start presence (and its detection of users lost with a dead node)."""
@@ -50,19 +54,23 @@ class ChatService:
 
     # -- membership, the one rule -----------------------------------------
 
-    async def _members_of(self, room_id: str, user_id: str) -> tuple[str, ...]:
-        """The room's members, provided ``user_id`` is one.
+    async def _roster_of(self, room_id: str, user_id: str) -> RoomMembers:
+        """The room and its members (roles, mutes), provided ``user_id`` is one.
 
         Raises:
             NotFound: no such room.
             Forbidden: the room exists and the user is not a member.
         """
-        members = await self._members.members(room_id)
-        if user_id in members:
-            return members
-        if await self._store.get_room(room_id) is None:
+        roster = await self._members.roster(room_id)
+        if roster is None:
             raise NotFound("roomId: no such room")
-        raise Forbidden("roomId: not a member of this room")
+        if user_id not in roster.members:
+            raise Forbidden("roomId: not a member of this room")
+        return roster
+
+    async def _members_of(self, room_id: str, user_id: str) -> tuple[str, ...]:
+        """The room's members, provided ``user_id`` is one (see :meth:`_roster_of`)."""
+        return tuple((await self._roster_of(room_id, user_id)).members)
 
     # -- rooms ---------------------------------------------------------------
 
@@ -116,6 +124,8 @@ class ChatService:
         if req.type == "private":
             if requested[0] == user_id:
                 raise Invalid("memberIds: a private room needs another user, not yourself")
+            if await self._store.blocked_between(user_id, requested[0]):
+                raise Forbidden("memberIds: a block between you and this user stops a private room")
             room, created = await self._store.get_or_create_private_room(user_id, requested[0], now)
         else:
             members = list(dict.fromkeys([user_id, *requested]))
@@ -143,6 +153,8 @@ class ChatService:
         if not await self._store.is_member(room_id, caller.user_id):
             if room.type != "group" or not room.is_public:
                 raise Forbidden("roomId: this room is not public")
+            if await self._store.is_banned(room_id, caller.user_id):
+                raise Forbidden("roomId: you are banned from this room")
             async with self._members.changing(room_id):
                 added = await self._store.add_member(room_id, caller.user_id, now_ms())
             if added:
@@ -156,23 +168,13 @@ class ChatService:
         await self._delivery.emit("UserJoinedRoom", payload, await self._members.members(room_id))
 
     async def leave_room(self, caller: Caller, room_id: str) -> None:
-        """Leave a group; the remaining members get ``UserLeftRoom``.
+        """Leave a group: the same as removing oneself (contract section 7).
 
         Raises:
             NotFound: no such room.
             Forbidden: a private room, or not a member.
         """
-        await self._members_of(room_id, caller.user_id)
-        room = await self._store.get_room(room_id)
-        if room is not None and room.type != "group":
-            raise Forbidden("roomId: a private room cannot be left")
-        if self._typing.stop(room_id, caller.user_id):
-            await self._emit_typing(room_id, caller, False)
-        async with self._members.changing(room_id):
-            removed = await self._store.remove_member(room_id, caller.user_id)
-        if removed:
-            remaining = await self._members.members(room_id)
-            await self._delivery.emit("UserLeftRoom", {"roomId": room_id, "userId": caller.user_id}, remaining)
+        await self.admin.remove_member(caller.user_id, room_id, caller.user_id)
 
     # -- typing ------------------------------------------------------------
 
@@ -185,6 +187,13 @@ class ChatService:
             changed = self._typing.stop(room_id, caller.user_id)
         if changed:
             await self._emit_typing(room_id, caller, is_typing, members)
+
+    async def _left_typing(self, room_id: str, user_id: str) -> None:
+        """A user left a room: their typing state there ends."""
+        if self._typing.stop(room_id, user_id):
+            users = await self._store.get_users([user_id])
+            if users:
+                await self._emit_typing(room_id, Caller(user_id, users[0].username), False)
 
     async def _sent(self, caller: Caller, room_id: str, members: tuple[str, ...]) -> None:
         """A message was sent: it ends the sender's typing state."""

@@ -23,13 +23,13 @@ from ..schemas import (
     SendMessagePayload,
     custom_data_text,
 )
-from ..storage.base import MessageChange, MessageRecord, NewMessage, Store
+from ..storage.base import MessageChange, MessageRecord, NewMessage, RoomMembers, Store
 from .accounts import Caller
-from .clock import now_ms
+from .clock import iso, now_ms
 from .delivery import Delivery
 from .limits import Guard
 from .membership import Membership
-from .permissions import may_delete, may_edit
+from .permissions import is_muted, may_delete, may_edit
 from .views import message_view, read_view
 
 _REFUSALS = {
@@ -42,19 +42,19 @@ class MessageService:
     """The message rules of one node, over the store, the room members and delivery."""
 
     def __init__(self, store: Store, members: Membership, delivery: Delivery, guard: Guard,
-                 members_of: Callable[[str, str], Awaitable[tuple[str, ...]]],
+                 roster_of: Callable[[str, str], Awaitable[RoomMembers]],
                  typing_stopped: Callable[[Caller, str, tuple[str, ...]], Awaitable[None]]) -> None:
         """
         Args:
-            members_of: ``(room_id, user_id)`` → the members, if the user is one
-                (raises ``NotFound``/``Forbidden``): the one membership rule.
+            roster_of: ``(room_id, user_id)`` → the room and its members, if the
+                user is one (raises ``NotFound``/``Forbidden``): the one membership rule.
             typing_stopped: called after a send, to end the sender's typing state.
         """
         self._store = store
         self._members = members
         self._delivery = delivery
         self._guard = guard
-        self._members_of = members_of
+        self._roster_of = roster_of
         self._typing_stopped = typing_stopped
 
     # -- sending -------------------------------------------------------------
@@ -69,9 +69,13 @@ class MessageService:
         Raises:
             RateLimited: over ``MESSAGES_PER_USER`` (checked first: nothing is read or stored).
             Invalid: ``replyToId`` is not a message of this room, or a mentioned user is not a member.
+            Forbidden: the sender is muted, or a block stands between the two users of a private room.
         """
         await self._guard.before_send(caller.user_id)
-        members = await self._members_of(req.room_id, caller.user_id)
+        roster = await self._may_speak(req.room_id, caller.user_id)
+        if roster.blocked:
+            raise Forbidden("roomId: a block between the two users stops messages in this private room")
+        members = roster.members
         mentions = tuple(dict.fromkeys(req.mentioned_user_ids))
         outsiders = [m for m in mentions if m not in members]
         if outsiders:
@@ -86,10 +90,10 @@ class MessageService:
         view = message_view(stored.message)
         # Recipients are read after the commit: whoever left while it was being
         # stored must not receive it, whoever joined meanwhile must.
-        members = await self._members.members(req.room_id)
+        recipients = await self._members.members(req.room_id)
         if stored.created:
-            await self._delivery.emit("ReceiveMessage", view, members)
-        await self._typing_stopped(caller, req.room_id, members)
+            await self._delivery.emit("ReceiveMessage", view, recipients)
+        await self._typing_stopped(caller, req.room_id, recipients)
         return view
 
     # -- reading ---------------------------------------------------------------
@@ -102,7 +106,7 @@ class MessageService:
             Forbidden: not a member.
             Invalid: the cursor is not a message of this room.
         """
-        await self._members_of(room_id, user_id)
+        await self._roster_of(room_id, user_id)
         page = await self._store.list_messages(room_id, query.limit, before=query.before, after=query.after)
         if page is None:
             field = "before" if query.before is not None else "after"
@@ -111,12 +115,12 @@ class MessageService:
 
     async def get(self, user_id: str, room_id: str, message_id: str) -> dict[str, Any]:
         """One message of a room the caller belongs to."""
-        await self._members_of(room_id, user_id)
+        await self._roster_of(room_id, user_id)
         return message_view(await self._existing(room_id, message_id))
 
     async def changes(self, user_id: str, room_id: str, query: ChangesQuery) -> dict[str, Any]:
         """The room's change feed after position ``query.after`` (contract section 6)."""
-        await self._members_of(room_id, user_id)
+        await self._roster_of(room_id, user_id)
         page = await self._store.list_changes(room_id, query.after, query.limit)
         return {"messages": [message_view(m) for m in page.messages], "hasMore": page.has_more,
                 "lastChangeSeq": max(page.covered, query.after) if page.has_more else page.covered}
@@ -127,7 +131,7 @@ class MessageService:
         Raises:
             NotFound: ``messageId`` is not a message of this room.
         """
-        members = await self._members_of(req.room_id, caller.user_id)
+        members = (await self._roster_of(req.room_id, caller.user_id)).members
         state = await self._store.mark_read(req.room_id, caller.user_id, req.message_id, now_ms())
         if state is None:
             raise NotFound("messageId: no such message in this room")
@@ -141,10 +145,10 @@ class MessageService:
         """Edit one's own message; members get ``MessageUpdated``.
 
         Raises:
-            Forbidden: not the sender.
+            Forbidden: not the sender, or muted.
             Invalid: the message was deleted.
         """
-        await self._members_of(room_id, user_id)
+        await self._may_speak(room_id, user_id)
         message = await self._existing(room_id, message_id)
         if not may_edit(message, user_id):
             raise Forbidden("messageId: only the sender may edit a message")
@@ -158,9 +162,10 @@ class MessageService:
         Raises:
             Forbidden: neither the sender nor an owner or admin of the group.
         """
-        await self._members_of(room_id, user_id)
+        roster = await self._roster_of(room_id, user_id)
         message = await self._existing(room_id, message_id)
-        if not may_delete(message, user_id, await self._role(room_id, user_id)):
+        role = roster.members[user_id].role if roster.room.type == "group" else None
+        if not may_delete(message, user_id, role):
             raise Forbidden("messageId: only the sender or an owner or admin of the group may delete a message")
         change = await self._store.delete_message(room_id, message_id, now_ms())
         return await self._announce("MessageDeleted", room_id, change)
@@ -170,8 +175,9 @@ class MessageService:
 
         Raises:
             Invalid: the message was deleted, or it already holds the most distinct emoji.
+            Forbidden: muted.
         """
-        await self._members_of(room_id, user_id)
+        await self._may_speak(room_id, user_id)
         if adding:
             change = await self._store.add_reaction(room_id, message_id, user_id, emoji, now_ms(), MAX_DISTINCT_EMOJI)
         else:
@@ -186,12 +192,17 @@ class MessageService:
             raise NotFound("messageId: no such message in this room")
         return message
 
-    async def _role(self, room_id: str, user_id: str) -> str | None:
-        """The user's role in the room, ``None`` where rooms have no roles (private rooms)."""
-        room = await self._store.get_room(room_id)
-        if room is None or room.type != "group":
-            return None
-        return "owner" if room.created_by == user_id else "member"
+    async def _may_speak(self, room_id: str, user_id: str) -> RoomMembers:
+        """The room's roster, provided the user is a member who is not muted.
+
+        Raises:
+            Forbidden: muted (the message names until when).
+        """
+        roster = await self._roster_of(room_id, user_id)
+        member = roster.members[user_id]
+        if is_muted(member, now_ms()):
+            raise Forbidden(f"roomId: you are muted in this room until {iso(member.muted_until)}")
+        return roster
 
     async def _announce(self, event: str, room_id: str, change: MessageChange) -> dict[str, Any]:
         """Turn a store outcome into the answer, and tell the members when something changed."""

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 import orjson
 
 from .clock import iso
-from ..storage.base import MessageRecord, ReadState, RoomSummary, UserRecord
+from ..storage.base import MemberRecord, MessageRecord, ReadState, RoomSummary, UserRecord
 
 
 def user_view(user: UserRecord, online: bool) -> dict[str, Any]:
@@ -23,6 +23,11 @@ def user_view(user: UserRecord, online: bool) -> dict[str, Any]:
         "isOnline": online,
         "lastSeen": iso(user.last_seen),
     }
+
+
+def member_view(user: UserRecord, online: bool, role: str, muted_until: int | None) -> dict[str, Any]:
+    """A Member: a User plus the role and mute in one room."""
+    return {**user_view(user, online), "role": role, "mutedUntil": iso(muted_until)}
 
 
 def message_view(message: MessageRecord) -> dict[str, Any]:
@@ -52,21 +57,23 @@ def room_view(
 ) -> dict[str, Any]:
     """A Room as one member sees it (their own unread count and read pointer)."""
     room, online_ids = summary.room, set(online)
+    members = summary.members or tuple(MemberRecord(m, "member", None, 0) for m in summary.member_ids)
     return {
         "id": room.id,
         "type": room.type,
         "name": room.name,
-        "topic": None,
+        "topic": room.topic,
         "isPublic": room.is_public,
-        "customData": None,
+        "customData": orjson.loads(room.custom_data) if room.custom_data is not None else None,
         "createdBy": room.created_by,
         "createdAt": iso(room.created_at),
-        "members": [user_view(users[m], m in online_ids) for m in summary.member_ids if m in users],
+        "members": [member_view(users[m.user_id], m.user_id in online_ids, m.role, m.muted_until)
+                    for m in members if m.user_id in users],
         "lastMessage": message_view(summary.last_message) if summary.last_message else None,
         "unreadCount": summary.unread_count,
         "unreadMentionCount": summary.unread_mention_count,
         "lastReadMessageId": summary.last_read_message_id,
-        "myRole": "owner" if room.type == "group" and room.created_by == viewer_id else "member",
+        "myRole": next((m.role for m in members if m.user_id == viewer_id), "member"),
         "lastChangeSeq": room.last_change_seq,
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import auth, docs, health, messages, rooms, users
+from . import auth, docs, health, messages, room_admin, rooms, safety, users
 
 
 def setup_routes(app: web.Application) -> None:
@@ -13,5 +13,7 @@ def setup_routes(app: web.Application) -> None:
     auth.setup(app)
     rooms.setup(app)
     messages.setup(app)
+    room_admin.setup(app)
+    safety.setup(app)
     users.setup(app)
     docs.setup(app)

@@ -22,9 +22,10 @@ from .. import schemas as s
 from .http import json_response
 
 REF = "#/components/schemas/{model}"
-_REQUESTS = [s.RegisterRequest, s.LoginRequest, s.CreateRoomRequest, s.EditMessageRequest]
-_RESPONSES = [s.AuthOut, s.UserOut, s.RoomOut, s.MessageOut, s.MessagePageOut, s.ChangePageOut, s.ErrorOut,
-              s.HealthOut]
+_REQUESTS = [s.RegisterRequest, s.LoginRequest, s.CreateRoomRequest, s.EditMessageRequest, s.UpdateRoomRequest,
+             s.AddMembersRequest, s.UpdateMemberRequest, s.ReportRequest]
+_RESPONSES = [s.AuthOut, s.UserOut, s.MemberOut, s.RoomOut, s.MessageOut, s.MessagePageOut, s.ChangePageOut,
+              s.ReportOut, s.ErrorOut, s.HealthOut]
 # SwaggerUIBundle options added to swagger-ui-py's defaults, as JavaScript source.
 # validatorUrl null: no validator badge, so no request to validator.swagger.io.
 SWAGGER_UI_PARAMETERS = {"validatorUrl": "null"}
@@ -99,6 +100,69 @@ def _message_paths(secured: list[dict[str, Any]], body: Any) -> dict[str, Any]:
     }
 
 
+def _no_content(description: str) -> dict[str, Any]:
+    return {"204": {"description": description}}
+
+
+def _room_paths(secured: list[dict[str, Any]], body: Any) -> dict[str, Any]:
+    """Contract section 7: managing a group, blocks and reports."""
+    id_schema = {"type": "string", "minLength": 1, "maxLength": 64}
+    room = [_path("roomId", "a room id", id_schema)]
+    member = room + [_path("userId", "a user id", id_schema)]
+    refused = _errors(400, 401, 403, 404, 429)
+
+    def op(summary: str, description: str, params: list[dict[str, Any]], ok: dict[str, Any],
+           request: type | None = None) -> dict[str, Any]:
+        operation = {"summary": summary, "description": description, "tags": ["rooms"], "security": secured,
+                     "parameters": params, "responses": {**ok, **refused}}
+        if request is not None:
+            operation["requestBody"] = body(request)
+            operation["responses"].update(_errors(413, 415))
+        return operation
+
+    return {
+        "/api/chat/rooms/{roomId}": {
+            "patch": op("Change a group's name, topic, visibility or custom data (owner, admin)",
+                        "Only the fields given change; `topic` or `customData` null clears. Members get `RoomUpdated`.",
+                        room, {"200": _json(s.RoomOut, "the room")}, s.UpdateRoomRequest),
+            "delete": op("Delete a group and its history (owner)", "Members get `RoomDeleted`.", room,
+                         _no_content("deleted")),
+        },
+        "/api/chat/rooms/{roomId}/members": {"post": op(
+            "Add members (owner, admin)", "All or none: an unknown (400) or banned (403) user adds nobody. Each new"
+            " member gets `AddedToRoom`, the others `UserJoinedRoom`.", room, {"200": _json(s.RoomOut, "the room")},
+            s.AddMembersRequest)},
+        "/api/chat/rooms/{roomId}/members/{userId}": {
+            "delete": op("Remove a member (owner, admin; not the owner, an admin not an admin) or leave (yourself)",
+                         "The removed user's connections get `RemovedFromRoom`, the members `UserLeftRoom`. An owner"
+                         " who leaves hands the group to the longest-standing admin, else member; a group left"
+                         " empty is deleted.", member, _no_content("removed")),
+            "patch": op("Give a role (owner) or mute (owner, admin)", "`role: \"owner\"` hands the group over (the"
+                        " old owner becomes admin). `mutedUntil: null` lifts a mute. Members get `MemberUpdated`.",
+                        member, {"200": _json(s.MemberOut, "the member")}, s.UpdateMemberRequest),
+        },
+        "/api/chat/rooms/{roomId}/bans/{userId}": {
+            "put": op("Ban a user (owner, admin)", "A member is removed (reason `banned`); they cannot join or be"
+                      " added until the ban is lifted.", member, _no_content("banned")),
+            "delete": op("Lift a ban (owner, admin)", "", member, _no_content("lifted")),
+        },
+        "/api/chat/blocks": {"get": {"summary": "The users the caller has blocked", "tags": ["safety"],
+                                     "security": secured,
+                                     "responses": {"200": _json(s.UserOut, "users", array=True), **_errors(401, 429)}}},
+        "/api/chat/blocks/{userId}": {
+            "put": {**op("Block a user", "While either has blocked the other, neither can send in their private room"
+                         " nor open one.", [_path("userId", "a user id", id_schema)], _no_content("blocked")),
+                    "tags": ["safety"]},
+            "delete": {**op("Unblock a user", "", [_path("userId", "a user id", id_schema)], _no_content("unblocked")),
+                       "tags": ["safety"]},
+        },
+        "/api/chat/rooms/{roomId}/messages/{messageId}/reports": {"post": {
+            **op("Report a message", "Kept, with the message as it is now, for the operator.",
+                 room + [_path("messageId", "a message id", id_schema)],
+                 {"202": _json(s.ReportOut, "kept")}, s.ReportRequest), "tags": ["safety"]}},
+    }
+
+
 def _paths() -> dict[str, Any]:
     secured = [{"bearer": []}]
     body = lambda m: {"required": True, "content": {"application/json": {"schema": _ref(m)}}}  # noqa: E731
@@ -145,6 +209,7 @@ def _paths() -> dict[str, Any]:
                            _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "how many")],
             "responses": {"200": _json(s.UserOut, "users", array=True), **_errors(400, 401)}}},
         **_message_paths(secured, body),
+        **_room_paths(secured, body),
     }
 
 

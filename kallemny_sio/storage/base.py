@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 
 @dataclasses.dataclass(slots=True, unsafe_hash=True)
@@ -41,6 +41,47 @@ class RoomRecord:
     created_at: int
     last_activity_at: int
     last_change_seq: int = 0  # the room's latest change position (contract section 6)
+    topic: str | None = None
+    custom_data: str | None = None  # JSON text of an object, as given
+
+
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
+class MemberRecord:
+    """One membership: the member's role (``"owner"``, ``"admin"``, ``"member"``) and mute."""
+
+    user_id: str
+    role: str
+    muted_until: int | None
+    joined_at: int
+
+
+@dataclasses.dataclass(slots=True)
+class RoomMembers:
+    """A room and its members, in joining order (the oldest membership first).
+
+    ``blocked`` is true for a private room whose two users have a block
+    between them, either way.
+    """
+
+    room: RoomRecord
+    members: dict[str, MemberRecord]
+    blocked: bool = False
+
+
+@dataclasses.dataclass(slots=True, unsafe_hash=True)
+class ReportRecord:
+    """A member's report of a message, kept for the operator.
+
+    ``message`` is the JSON text of the Message as it was when reported.
+    """
+
+    id: str
+    room_id: str
+    message_id: str
+    reporter_id: str
+    reason: str
+    created_at: int
+    message: str
 
 
 @dataclasses.dataclass(slots=True, unsafe_hash=True)
@@ -98,6 +139,7 @@ class RoomSummary:
     unread_count: int
     last_read_message_id: str | None
     unread_mention_count: int = 0  # unread messages that mention the member
+    members: tuple[MemberRecord, ...] = ()  # in the order of member_ids
 
 
 @dataclasses.dataclass(slots=True, unsafe_hash=True)
@@ -219,7 +261,10 @@ class Store(abc.ABC):
     async def create_group_room(
         self, created_by: str, name: str, is_public: bool, member_ids: Sequence[str], created_at: int
     ) -> RoomRecord:
-        """Create a group room whose members are ``member_ids`` (the creator included by the caller)."""
+        """Create a group room whose members are ``member_ids`` (the creator included by the caller).
+
+        The creator is its owner, everyone else a member.
+        """
 
     @abc.abstractmethod
     async def get_or_create_private_room(self, user_a: str, user_b: str, created_at: int) -> tuple[RoomRecord, bool]:
@@ -250,7 +295,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def remove_member(self, room_id: str, user_id: str) -> bool:
-        """End a membership (its read pointer and unread mentions with it); ``False`` if there was none."""
+        """End a membership (its read pointer and unread mentions with it); ``False`` if there was none.
+
+        In the same write: an owner who leaves a group hands ownership to the
+        admin who has been a member the longest, else to the member who has
+        been one the longest; a group whose last member leaves is deleted.
+        """
 
     @abc.abstractmethod
     async def room_ids_for_user(self, user_id: str) -> list[str]:
@@ -358,3 +408,70 @@ class Store(abc.ABC):
         that continues from ``covered`` never misses a change. An unknown
         room gives an empty page.
         """
+
+    # -- rooms and members after they are created (contract section 7) -------
+
+    @abc.abstractmethod
+    async def room_members(self, room_id: str) -> RoomMembers | None:
+        """The room with its members' roles and mutes, or ``None`` for an unknown room."""
+
+    @abc.abstractmethod
+    async def update_room(self, room_id: str, fields: dict[str, Any]) -> RoomRecord | None:
+        """Set some of ``name``, ``topic``, ``is_public``, ``custom_data`` (JSON text or None); ``None``: no such room."""
+
+    @abc.abstractmethod
+    async def add_members(self, room_id: str, user_ids: Sequence[str], joined_at: int) -> list[str]:
+        """Add members (role ``"member"``) in one write; the ids actually added, in the order given.
+
+        Existing members and users banned from the room are skipped. Each new
+        member's read pointer starts at the room's latest message.
+        """
+
+    @abc.abstractmethod
+    async def set_member(
+        self, room_id: str, user_id: str, role: str | None = None, muted_until: int | None = None,
+        set_muted_until: bool = False,
+    ) -> MemberRecord | None:
+        """Change a member's role and/or mute; ``None``: not a member.
+
+        ``role="owner"`` hands the group over in one write: the previous owner
+        becomes an admin.
+        """
+
+    @abc.abstractmethod
+    async def ban(self, room_id: str, user_id: str, banned_by: str, at: int) -> bool:
+        """Ban a user (ending their membership as :meth:`remove_member` does); ``False`` if already banned."""
+
+    @abc.abstractmethod
+    async def unban(self, room_id: str, user_id: str) -> bool:
+        """Lift a ban; ``False`` if there was none."""
+
+    @abc.abstractmethod
+    async def is_banned(self, room_id: str, user_id: str) -> bool:
+        """Whether ``user_id`` is banned from ``room_id``."""
+
+    @abc.abstractmethod
+    async def delete_room(self, room_id: str) -> bool:
+        """Delete a room with its memberships, messages, reactions, mentions and bans; ``False`` if unknown."""
+
+    @abc.abstractmethod
+    async def set_block(self, blocker_id: str, blocked_id: str, blocking: bool, at: int) -> None:
+        """Start (``blocking``) or end ``blocker_id``'s block of ``blocked_id`` (idempotent)."""
+
+    @abc.abstractmethod
+    async def blocked_ids(self, blocker_id: str) -> list[str]:
+        """The users ``blocker_id`` has blocked, oldest block first."""
+
+    @abc.abstractmethod
+    async def blocked_between(self, user_a: str, user_b: str) -> bool:
+        """Whether either user has blocked the other."""
+
+    @abc.abstractmethod
+    async def add_report(
+        self, room_id: str, message_id: str, reporter_id: str, reason: str, message: str, at: int
+    ) -> str:
+        """Keep a report (``message``: the reported Message's JSON text); returns its id."""
+
+    @abc.abstractmethod
+    async def list_reports(self, after: str | None, limit: int) -> tuple[list[ReportRecord], bool]:
+        """Reports in the order they were made, after report id ``after``; and whether more follow."""

@@ -42,13 +42,21 @@ def assert_user_shape(user: Any) -> None:
     assert user["lastSeen"] is None or ISO_MS.match(user["lastSeen"]), user
 
 
+def assert_member_shape(member: Any) -> None:
+    """``member`` is a contract Member: a User plus ``role`` and ``mutedUntil``."""
+    assert isinstance(member, dict) and set(member) == USER_KEYS | {"role", "mutedUntil"}, member
+    assert member["role"] in ("owner", "admin", "member"), member
+    assert member["mutedUntil"] is None or ISO_MS.match(member["mutedUntil"]), member
+    assert_user_shape({k: v for k, v in member.items() if k in USER_KEYS})
+
+
 def assert_room_shape(room: Any) -> None:
     """``room`` is a contract Room."""
     assert isinstance(room, dict) and set(room) == ROOM_KEYS, room
     assert room["type"] in ("private", "group"), room
     assert ISO_MS.match(room["createdAt"]), room
     for member in room["members"]:
-        assert_user_shape(member)
+        assert_member_shape(member)
     if room["lastMessage"] is not None:
         assert_message_shape(room["lastMessage"])
     assert isinstance(room["unreadCount"], int), room
@@ -172,7 +180,8 @@ def reactions(message: dict[str, Any]) -> list[tuple[str, int]]:
     return [(r["emoji"], r["count"]) for r in message["reactions"]]
 
 
-async def wait_change(client: Any, event: str, message_id: str, min_seq: int = 0, timeout: float = WAIT) -> dict[str, Any]:
+async def wait_change(client: Any, event: str, message_id: str, min_seq: int = 0,
+                      timeout: float = WAIT) -> dict[str, Any]:
     """The first ``event`` about ``message_id`` whose ``changeSeq`` is above ``min_seq``."""
     return await client.wait_for(event, lambda d: d.get("id") == message_id and d.get("changeSeq", 0) > min_seq,
                                  timeout=timeout)

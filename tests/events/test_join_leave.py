@@ -112,7 +112,10 @@ async def test_leaving_a_group(api, connect, form):
     assert ack == {"ok": True}
     for member in (a, c):
         left = await member.wait_for("UserLeftRoom", lambda d: d["roomId"] == group["id"], timeout=WAIT)
-        assert left == {"roomId": group["id"], "userId": bob.id}
+        assert left == {"roomId": group["id"], "userId": bob.id, "reason": "left"}
+    for client in (b1, b2):  # every connection of the one who left hears why
+        gone = await client.wait_for("RemovedFromRoom", lambda d: d["roomId"] == group["id"], timeout=WAIT)
+        assert gone == {"roomId": group["id"], "reason": "left"}
 
     # None of bob's connections receives the room any more.
     after = await send(a, group["id"], "after leaving")

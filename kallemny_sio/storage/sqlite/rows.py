@@ -18,8 +18,8 @@ MESSAGE_COLUMNS = (
     " mentioned_user_ids, custom_data, reactions, edited_at, deleted_at, updated_at, change_seq"
 )
 MESSAGE_WIDTH = 16
-ROOM_COLUMNS = "id, type, name, is_public, created_by, created_at, last_activity_at, last_change_seq"
-ROOM_WIDTH = 8
+ROOM_COLUMNS = "id, type, name, is_public, created_by, created_at, last_activity_at, last_change_seq, topic, custom_data"
+ROOM_WIDTH = 10
 USER_COLUMNS = "id, username, display_name, password_hash, created_at, last_seen"
 
 
@@ -40,7 +40,7 @@ def user(row: sqlite3.Row | Sequence[Any]) -> UserRecord:
 
 
 def room(row: Sequence[Any]) -> RoomRecord:
-    return RoomRecord(str(row[0]), row[1], row[2], bool(row[3]), str(row[4]), row[5], row[6], row[7])
+    return RoomRecord(str(row[0]), row[1], row[2], bool(row[3]), str(row[4]), row[5], row[6], row[7], row[8], row[9])
 
 
 def _str(value: Any) -> str | None:

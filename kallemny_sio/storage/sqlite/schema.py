@@ -85,6 +85,44 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (user_id, room_id, seq)          -- unread mentions of a member: a range count
     ) WITHOUT ROWID
     """,
+    # 3: rooms and members after they are created (contract section 7): roles,
+    # mutes, topic and custom data, bans, blocks, reports.
+    """
+    ALTER TABLE memberships ADD COLUMN role TEXT NOT NULL DEFAULT 'member';  -- owner, admin, member
+    ALTER TABLE memberships ADD COLUMN muted_until INTEGER;
+    UPDATE memberships SET role = 'owner'
+        WHERE room_id IN (SELECT id FROM rooms WHERE type = 'group')
+          AND user_id = (SELECT created_by FROM rooms WHERE rooms.id = memberships.room_id);
+    UPDATE memberships SET role = 'owner'                                  -- a group whose creator left: its oldest member
+        WHERE (room_id, user_id) IN (
+            SELECT r.id, (SELECT x.user_id FROM memberships x WHERE x.room_id = r.id ORDER BY x.joined_at, x.user_id LIMIT 1)
+            FROM rooms r WHERE r.type = 'group'
+              AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.room_id = r.id AND o.role = 'owner'));
+    ALTER TABLE rooms ADD COLUMN topic TEXT;
+    ALTER TABLE rooms ADD COLUMN custom_data TEXT;                        -- JSON object as given, or NULL
+    CREATE TABLE bans (
+        room_id INTEGER NOT NULL REFERENCES rooms(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        banned_by INTEGER,
+        banned_at INTEGER NOT NULL,
+        PRIMARY KEY (room_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE blocks (
+        blocker_id INTEGER NOT NULL REFERENCES users(id),
+        blocked_id INTEGER NOT NULL REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (blocker_id, blocked_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE reports (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        room_id INTEGER NOT NULL,                    -- no foreign keys: a report outlives its room and message
+        message_id INTEGER NOT NULL,
+        reporter_id INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        message TEXT NOT NULL                        -- the Message as reported (JSON)
+    )
+    """,
 ]
 
 

@@ -34,6 +34,9 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 from ...errors import Conflict, NotFound, Unavailable
 from ..base import (
     ChangePage,
+    MemberRecord,
+    ReportRecord,
+    RoomMembers,
     MessageChange,
     MessagePage,
     MessageRecord,
@@ -46,7 +49,7 @@ from ..base import (
     UserRecord,
 )
 from . import messages as msgs
-from . import rows
+from . import rooms, rows
 from .rows import MESSAGE_COLUMNS as _MESSAGE_COLUMNS, ROOM_COLUMNS as _ROOM_COLUMNS, ROOM_WIDTH, key as _key
 from .schema import migrate
 
@@ -58,6 +61,17 @@ _CHUNK = 500  # stays under SQLite's bound-parameter limit
 _user = rows.user
 _room = rows.room
 _message = rows.message
+
+
+def _members(packed: str | None) -> tuple[MemberRecord, ...]:
+    """``"id:role:muted_until:joined_at,…"`` (a room summary's member column) → records."""
+    if not packed:
+        return ()
+    out = []
+    for item in packed.split(","):
+        user, role, muted, joined = item.split(":")
+        out.append(MemberRecord(user, role, int(muted) if muted else None, int(joined)))
+    return tuple(out)
 
 
 def _chunks(items: list[int]) -> Iterator[list[int]]:
@@ -264,9 +278,10 @@ class SQLiteStore(Store):
                     (name, int(is_public), _key(created_by), created_at, created_at),
                 )
                 room_id = cur.lastrowid
+                creator = _key(created_by)
                 db.executemany(
-                    "INSERT OR IGNORE INTO memberships (user_id, room_id, joined_at) VALUES (?, ?, ?)",
-                    [(m, room_id, created_at) for m in members],
+                    "INSERT OR IGNORE INTO memberships (user_id, room_id, joined_at, role) VALUES (?, ?, ?, ?)",
+                    [(m, room_id, created_at, "owner" if m == creator else "member") for m in members],
                 )
             return RoomRecord(str(room_id), "group", name, is_public, created_by, created_at, created_at)
 
@@ -343,12 +358,7 @@ class SQLiteStore(Store):
         if None in args:
             return False
 
-        def _remove() -> bool:
-            with self._write() as db:
-                db.execute("DELETE FROM mentions WHERE user_id = ? AND room_id = ?", args)
-                return db.execute("DELETE FROM memberships WHERE user_id = ? AND room_id = ?", args).rowcount == 1
-
-        return await self._run(_remove)
+        return await self._in_write(rooms.remove_member_txn, args[1], args[0])
 
     async def room_ids_for_user(self, user_id: str) -> list[str]:
         sql = "SELECT room_id FROM memberships WHERE user_id = ?"
@@ -380,7 +390,8 @@ class SQLiteStore(Store):
         w = ROOM_WIDTH
         sql = (
             f"SELECT {rows.prefixed(_ROOM_COLUMNS, 'r')}, r.last_seq - m.last_read_seq, m.last_read_message_id,"
-            " (SELECT group_concat(x.user_id) FROM memberships x WHERE x.room_id = r.id),"
+            " (SELECT group_concat(x.user_id || ':' || x.role || ':' || ifnull(x.muted_until, '') || ':' || x.joined_at)"
+            "  FROM memberships x WHERE x.room_id = r.id),"
             " (SELECT count(*) FROM mentions n WHERE n.user_id = m.user_id AND n.room_id = r.id"
             "  AND n.seq > m.last_read_seq),"
             f" {rows.prefixed(_MESSAGE_COLUMNS, 'l')}"
@@ -395,11 +406,12 @@ class SQLiteStore(Store):
         return [
             RoomSummary(
                 room=_room(r),
-                member_ids=tuple(r[w + 2].split(",")) if r[w + 2] else (),
+                member_ids=tuple(m.user_id for m in _members(r[w + 2])),
                 last_message=_message(r[w + 4:]) if r[w + 4] is not None else None,
                 unread_count=max(0, r[w]),
                 last_read_message_id=str(r[w + 1]) if r[w + 1] is not None else None,
                 unread_mention_count=r[w + 3],
+                members=_members(r[w + 2]),
             )
             for r in found
         ]
@@ -530,3 +542,90 @@ class SQLiteStore(Store):
         if room is None:
             return ChangePage([], False, 0)
         return self._read(msgs.changes, room, after, limit)
+
+    # -- rooms and members after they are created ------------------------------
+
+    async def _in_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(db, *args)`` in one write transaction on the writer thread."""
+
+        def _in_transaction() -> T:
+            with self._write() as db:
+                return fn(db, *args)
+
+        return await self._run(_in_transaction)
+
+    async def room_members(self, room_id: str) -> RoomMembers | None:
+        room = _key(room_id)
+        return None if room is None else self._read(rooms.members, room)
+
+    async def update_room(self, room_id: str, fields: dict[str, Any]) -> RoomRecord | None:
+        room = _key(room_id)
+        if room is None or not await self._in_write(rooms.update_room_txn, room, fields):
+            return None
+        return await self.get_room(room_id)
+
+    async def add_members(self, room_id: str, user_ids: Sequence[str], joined_at: int) -> list[str]:
+        room = _key(room_id)
+        users = [k for k in dict.fromkeys(map(_key, user_ids)) if k is not None]
+        if room is None or not users:
+            return []
+        return [str(u) for u in await self._in_write(rooms.add_members_txn, room, users, joined_at)]
+
+    async def set_member(
+        self, room_id: str, user_id: str, role: str | None = None, muted_until: int | None = None,
+        set_muted_until: bool = False,
+    ) -> MemberRecord | None:
+        room, user = _key(room_id), _key(user_id)
+        if room is None or user is None:
+            return None
+        return await self._in_write(rooms.set_member_txn, room, user, role, muted_until, set_muted_until)
+
+    async def ban(self, room_id: str, user_id: str, banned_by: str, at: int) -> bool:
+        room, user = _key(room_id), _key(user_id)
+        if room is None or user is None:
+            return False
+        return await self._in_write(rooms.ban_txn, room, user, _key(banned_by), at)
+
+    async def unban(self, room_id: str, user_id: str) -> bool:
+        args = (_key(room_id), _key(user_id))
+        if None in args:
+            return False
+        return await self._write_one("DELETE FROM bans WHERE room_id = ? AND user_id = ?", args) == 1
+
+    async def is_banned(self, room_id: str, user_id: str) -> bool:
+        args = (_key(room_id), _key(user_id))
+        if None in args:
+            return False
+        return bool(self._query("SELECT 1 FROM bans WHERE room_id = ? AND user_id = ?", args, one=True))
+
+    async def delete_room(self, room_id: str) -> bool:
+        room = _key(room_id)
+        return room is not None and await self._in_write(rooms.delete_room_txn, room)
+
+    async def set_block(self, blocker_id: str, blocked_id: str, blocking: bool, at: int) -> None:
+        blocker, blocked = _key(blocker_id), _key(blocked_id)
+        if blocker is not None and blocked is not None:
+            await self._in_write(rooms.set_block_txn, blocker, blocked, blocking, at)
+
+    async def blocked_ids(self, blocker_id: str) -> list[str]:
+        sql = "SELECT blocked_id FROM blocks WHERE blocker_id = ? ORDER BY created_at, blocked_id"
+        return [str(r[0]) for r in self._query(sql, (_key(blocker_id),))]
+
+    async def blocked_between(self, user_a: str, user_b: str) -> bool:
+        a, b = _key(user_a), _key(user_b)
+        sql = "SELECT 1 FROM blocks WHERE (blocker_id = ? AND blocked_id = ?) OR (blocker_id = ? AND blocked_id = ?)"
+        return None not in (a, b) and bool(self._query(sql, (a, b, b, a), one=True))
+
+    async def add_report(
+        self, room_id: str, message_id: str, reporter_id: str, reason: str, message: str, at: int
+    ) -> str:
+        room, msg, reporter = _key(room_id), _key(message_id), _key(reporter_id)
+        if room is None or msg is None or reporter is None:
+            raise NotFound("message not found")
+        return await self._in_write(rooms.add_report_txn, room, msg, reporter, reason, message, at)
+
+    async def list_reports(self, after: str | None, limit: int) -> tuple[list[ReportRecord], bool]:
+        start = 0 if after is None else _key(after)
+        if start is None:
+            return [], False
+        return self._read(rooms.reports, start, limit)

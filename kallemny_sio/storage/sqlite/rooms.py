@@ -1,0 +1,157 @@
+"""Rooms and members after they are created, on SQLite: roles, mutes, bans, blocks, reports.
+
+Functions named ``*_txn`` run inside a write transaction the caller holds,
+so a rule that spans rows (an owner who leaves hands the group over; the last
+member's departure deletes it; a ban ends the membership) is one commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Sequence
+
+from ..base import MemberRecord, ReportRecord, RoomMembers
+from . import rows
+from .rows import ROOM_COLUMNS
+
+_ROOM_FIELDS = {"name", "topic", "is_public", "custom_data"}
+
+
+def members(db: sqlite3.Connection, room: int) -> RoomMembers | None:
+    """The room and its members in joining order; private rooms say whether the pair has a block."""
+    found = db.execute(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room,)).fetchone()
+    if found is None:
+        return None
+    listed = db.execute(
+        "SELECT user_id, role, muted_until, joined_at FROM memberships WHERE room_id = ? ORDER BY joined_at, user_id",
+        (room,),
+    ).fetchall()
+    record = rows.room(found)
+    roster = {str(u): MemberRecord(str(u), role, muted, joined) for u, role, muted, joined in listed}
+    blocked = False
+    if record.type == "private" and len(listed) == 2:
+        a, b = listed[0][0], listed[1][0]
+        blocked = db.execute(
+            "SELECT 1 FROM blocks WHERE (blocker_id = ? AND blocked_id = ?) OR (blocker_id = ? AND blocked_id = ?)",
+            (a, b, b, a),
+        ).fetchone() is not None
+    return RoomMembers(record, roster, blocked)
+
+
+def update_room_txn(db: sqlite3.Connection, room: int, fields: dict[str, Any]) -> bool:
+    """Set the given room fields; ``False`` if the room does not exist."""
+    unknown = set(fields) - _ROOM_FIELDS
+    if unknown:
+        raise ValueError(f"not room fields: {sorted(unknown)}")
+    if not fields:
+        return db.execute("SELECT 1 FROM rooms WHERE id = ?", (room,)).fetchone() is not None
+    values = [int(v) if k == "is_public" else v for k, v in fields.items()]
+    assignments = ", ".join(f"{k} = ?" for k in fields)  # names checked against _ROOM_FIELDS above
+    return db.execute(f"UPDATE rooms SET {assignments} WHERE id = ?", (*values, room)).rowcount == 1
+
+
+def add_members_txn(db: sqlite3.Connection, room: int, users: Sequence[int], joined_at: int) -> list[int]:
+    """Add members (not the banned, not existing ones); read pointers start at the latest message."""
+    added = []
+    for user in users:
+        cur = db.execute(
+            "INSERT OR IGNORE INTO memberships (user_id, room_id, joined_at, last_read_seq, last_read_message_id)"
+            " SELECT ?, id, ?, last_seq, last_message_id FROM rooms WHERE id = ?"
+            " AND NOT EXISTS (SELECT 1 FROM bans WHERE room_id = ? AND user_id = ?)",
+            (user, joined_at, room, room, user),
+        )
+        if cur.rowcount == 1:
+            added.append(user)
+    return added
+
+
+def remove_member_txn(db: sqlite3.Connection, room: int, user: int) -> bool:
+    """End a membership; hand an owner's group over; delete a group left empty."""
+    row = db.execute("SELECT role FROM memberships WHERE user_id = ? AND room_id = ?", (user, room)).fetchone()
+    if row is None:
+        return False
+    db.execute("DELETE FROM mentions WHERE user_id = ? AND room_id = ?", (user, room))
+    db.execute("DELETE FROM memberships WHERE user_id = ? AND room_id = ?", (user, room))
+    (kind,) = db.execute("SELECT type FROM rooms WHERE id = ?", (room,)).fetchone()
+    if kind != "group":
+        return True
+    heir = db.execute(
+        "SELECT user_id FROM memberships WHERE room_id = ?"
+        " ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, joined_at, user_id LIMIT 1",
+        (room,),
+    ).fetchone()
+    if heir is None:
+        delete_room_txn(db, room)
+    elif row[0] == "owner":
+        db.execute("UPDATE memberships SET role = 'owner' WHERE user_id = ? AND room_id = ?", (heir[0], room))
+    return True
+
+
+def set_member_txn(
+    db: sqlite3.Connection, room: int, user: int, role: str | None, muted_until: int | None, set_muted_until: bool
+) -> MemberRecord | None:
+    """Change a role (``"owner"`` hands the group over) and/or a mute."""
+    if db.execute("SELECT 1 FROM memberships WHERE user_id = ? AND room_id = ?", (user, room)).fetchone() is None:
+        return None
+    if role == "owner":
+        db.execute("UPDATE memberships SET role = 'admin' WHERE room_id = ? AND role = 'owner' AND user_id != ?",
+                   (room, user))
+    if role is not None:
+        db.execute("UPDATE memberships SET role = ? WHERE user_id = ? AND room_id = ?", (role, user, room))
+    if set_muted_until:
+        db.execute("UPDATE memberships SET muted_until = ? WHERE user_id = ? AND room_id = ?", (muted_until, user, room))
+    found = db.execute(
+        "SELECT role, muted_until, joined_at FROM memberships WHERE user_id = ? AND room_id = ?", (user, room)
+    ).fetchone()
+    return MemberRecord(str(user), found[0], found[1], found[2])
+
+
+def ban_txn(db: sqlite3.Connection, room: int, user: int, by: int | None, at: int) -> bool:
+    """Ban a user and end their membership."""
+    if db.execute("SELECT 1 FROM rooms WHERE id = ?", (room,)).fetchone() is None:
+        return False
+    cur = db.execute("INSERT OR IGNORE INTO bans (room_id, user_id, banned_by, banned_at) VALUES (?, ?, ?, ?)",
+                     (room, user, by, at))
+    remove_member_txn(db, room, user)
+    return cur.rowcount == 1
+
+
+def delete_room_txn(db: sqlite3.Connection, room: int) -> bool:
+    """Delete a room and everything in it (reports stay for the operator)."""
+    for sql in (
+        "DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages WHERE room_id = ?)",
+        "DELETE FROM mentions WHERE room_id = ?",
+        "DELETE FROM bans WHERE room_id = ?",
+        "DELETE FROM memberships WHERE room_id = ?",
+        "UPDATE rooms SET last_message_id = NULL WHERE id = ?",
+        "DELETE FROM messages WHERE room_id = ?",
+    ):
+        db.execute(sql, (room,))
+    return db.execute("DELETE FROM rooms WHERE id = ?", (room,)).rowcount == 1
+
+
+def set_block_txn(db: sqlite3.Connection, blocker: int, blocked: int, blocking: bool, at: int) -> None:
+    if blocking:
+        db.execute("INSERT OR IGNORE INTO blocks (blocker_id, blocked_id, created_at) VALUES (?, ?, ?)",
+                   (blocker, blocked, at))
+    else:
+        db.execute("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?", (blocker, blocked))
+
+
+def add_report_txn(
+    db: sqlite3.Connection, room: int, message: int, reporter: int, reason: str, snapshot: str, at: int
+) -> str:
+    cur = db.execute(
+        "INSERT INTO reports (room_id, message_id, reporter_id, reason, created_at, message) VALUES (?, ?, ?, ?, ?, ?)",
+        (room, message, reporter, reason, at, snapshot),
+    )
+    return str(cur.lastrowid)
+
+
+def reports(db: sqlite3.Connection, after: int, limit: int) -> tuple[list[ReportRecord], bool]:
+    found = db.execute(
+        "SELECT id, room_id, message_id, reporter_id, reason, created_at, message FROM reports"
+        " WHERE id > ? ORDER BY id LIMIT ?", (after, limit + 1),
+    ).fetchall()
+    records = [ReportRecord(str(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5], r[6]) for r in found[:limit]]
+    return records, len(found) > limit
