@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote_to_bytes
+
 from aiohttp import web
 
+from ..errors import Invalid
 from ..keys import CHAT
 from ..schemas import ChangesQuery, EditMessageRequest, EmojiPath, HistoryQuery, parse
 from .http import caller_id, json_response, read_json
@@ -12,6 +15,20 @@ from .http import caller_id, json_response, read_json
 def _ids(request: web.Request) -> tuple[str, str, str]:
     """(caller, room id, message id) of a message URL."""
     return caller_id(request), request.match_info["room_id"], request.match_info["message_id"]
+
+
+def _emoji(request: web.Request) -> str:
+    """The ``{emoji}`` segment, percent-decoded strictly as UTF-8.
+
+    The router leaves bytes that are not UTF-8 percent-encoded as they came
+    (``%FF`` stays three characters), so the raw segment is decoded here.
+    """
+    raw = request.raw_path.split("?", 1)[0].rsplit("/", 1)[-1]
+    try:
+        text = unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid("emoji: not percent-encoded UTF-8") from None
+    return parse(EmojiPath, {"emoji": text}).emoji
 
 
 async def history(request: web.Request) -> web.Response:
@@ -34,13 +51,11 @@ async def delete_message(request: web.Request) -> web.Response:
 
 
 async def add_reaction(request: web.Request) -> web.Response:
-    emoji = parse(EmojiPath, {"emoji": request.match_info["emoji"]}).emoji
-    return json_response(await request.app[CHAT].messages.react(*_ids(request), emoji, adding=True))
+    return json_response(await request.app[CHAT].messages.react(*_ids(request), _emoji(request), adding=True))
 
 
 async def remove_reaction(request: web.Request) -> web.Response:
-    emoji = parse(EmojiPath, {"emoji": request.match_info["emoji"]}).emoji
-    return json_response(await request.app[CHAT].messages.react(*_ids(request), emoji, adding=False))
+    return json_response(await request.app[CHAT].messages.react(*_ids(request), _emoji(request), adding=False))
 
 
 async def changes(request: web.Request) -> web.Response:

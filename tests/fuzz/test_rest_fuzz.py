@@ -103,6 +103,8 @@ UNDOCUMENTED_RULES: list[tuple[str, str, str]] = [
      "cursor must be an X-Next-Cursor value the server gave (any other string of 1-200 characters is 400)"),
     ("POST /api/chat/rooms", r"^memberIds: unknown user id",
      "memberIds must name existing users (an unknown id is 400, contract section 3)"),
+    ("POST /api/chat/rooms/{roomId}/members", r"^userIds: unknown user id",
+     "userIds must name existing users (an unknown id is 400 and adds nobody, contract section 7)"),
     ("POST /api/chat/rooms", r"^memberIds: a private room needs another user",
      "a private room's member id must not be the caller's own (400, contract section 3)"),
     ("GET /api/chat/rooms/{roomId}/messages", r"^before: give before or after, not both",

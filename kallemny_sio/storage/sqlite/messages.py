@@ -10,13 +10,14 @@ connection.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
 from ...errors import NotFound
 from ..base import ChangePage, MessageChange, MessagePage, MessageRecord, NewMessage, ReadState, StoredMessage
 from . import rows
+from .connection import Connection
 from .rows import MESSAGE_COLUMNS, key
 
 _SELECT = f"SELECT {MESSAGE_COLUMNS} FROM messages"
@@ -181,15 +182,27 @@ def page(db: sqlite3.Connection, room: int, limit: int, before: str | None, afte
 
 
 def changes(db: sqlite3.Connection, room: int, after: int, limit: int) -> ChangePage:
-    """The change feed (see :meth:`Store.list_changes`): one indexed range on (room, change_seq)."""
+    """The change feed (see :meth:`Store.list_changes`): one indexed range on (room, change_seq).
+
+    The room's latest position is read first and bounds the range: every
+    position up to it has committed (a change and its position commit
+    together), so ``covered`` never passes a change the page did not see,
+    even when a write commits between the two reads (each read is its own
+    snapshot). A message changed again meanwhile has moved past the bound
+    and comes on the next call.
+    """
+    last = db.execute("SELECT last_change_seq FROM rooms WHERE id = ?", (room,)).fetchone()
+    if last is None:
+        return ChangePage([], False, 0)
+    bound = int(last[0])
     found = db.execute(
-        f"{_SELECT} WHERE room_id = ? AND change_seq > ? ORDER BY change_seq ASC LIMIT ?", (room, after, limit + 1)
+        f"{_SELECT} WHERE room_id = ? AND change_seq > ? AND change_seq <= ? ORDER BY change_seq ASC LIMIT ?",
+        (room, after, bound, limit + 1),
     ).fetchall()
     messages = [rows.message(r) for r in found[:limit]]
     if len(found) > limit:
         return ChangePage(messages, True, messages[-1].change_seq)
-    last = db.execute("SELECT last_change_seq FROM rooms WHERE id = ?", (room,)).fetchone()
-    return ChangePage(messages, False, int(last[0]) if last else 0)
+    return ChangePage(messages, False, bound)
 
 
 def mark_read_txn(db: sqlite3.Connection, room: int, user: int, message: int | None, read_at: int) -> ReadState | None:
@@ -215,3 +228,54 @@ def mark_read_txn(db: sqlite3.Connection, room: int, user: int, message: int | N
     if row is None:
         return None
     return ReadState(str(room), str(user), str(row[0]) if row[0] is not None else None, row[1])
+
+
+class MessageChangesStore(Connection):
+    """The store's methods for messages after they are sent (contract section 6)."""
+
+    async def get_message(self, room_id: str, message_id: str) -> MessageRecord | None:
+        room, message = key(room_id), key(message_id)
+        if room is None or message is None:
+            return None
+        return self._read(find_txn, room, message)
+
+    async def _change(self, room_id: str, message_id: str, fn: Callable[..., MessageChange], *args: Any) -> MessageChange:
+        """Run ``fn(db, room, message, *args)`` in one write transaction."""
+        room, message = key(room_id), key(message_id)
+        if room is None or message is None:
+            return MessageChange(None)
+
+        def _in_transaction() -> MessageChange:
+            with self._write() as db:
+                return fn(db, room, message, *args)
+
+        return await self._run(_in_transaction)
+
+    async def edit_message(
+        self, room_id: str, message_id: str, content: str | None, custom_data: str | None, set_custom_data: bool,
+        at: int,
+    ) -> MessageChange:
+        return await self._change(room_id, message_id, edit_txn, content, custom_data, set_custom_data, at)
+
+    async def delete_message(self, room_id: str, message_id: str, at: int) -> MessageChange:
+        return await self._change(room_id, message_id, delete_txn, at)
+
+    async def add_reaction(
+        self, room_id: str, message_id: str, user_id: str, emoji: str, at: int, max_emoji: int
+    ) -> MessageChange:
+        user = key(user_id)
+        if user is None:
+            return MessageChange(await self.get_message(room_id, message_id))
+        return await self._change(room_id, message_id, react_txn, user, emoji, True, at, max_emoji)
+
+    async def remove_reaction(self, room_id: str, message_id: str, user_id: str, emoji: str, at: int) -> MessageChange:
+        user = key(user_id)
+        if user is None:
+            return MessageChange(await self.get_message(room_id, message_id))
+        return await self._change(room_id, message_id, react_txn, user, emoji, False, at, 0)
+
+    async def list_changes(self, room_id: str, after: int, limit: int) -> ChangePage:
+        room = key(room_id)
+        if room is None:
+            return ChangePage([], False, 0)
+        return self._read(changes, room, after, limit)

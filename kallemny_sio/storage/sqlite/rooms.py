@@ -10,9 +10,11 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Sequence
 
-from ..base import MemberRecord, ReportRecord, RoomMembers
+from ...errors import NotFound
+from ..base import MemberRecord, ReportRecord, RoomMembers, RoomRecord
 from . import rows
-from .rows import ROOM_COLUMNS
+from .connection import Connection
+from .rows import ROOM_COLUMNS, key
 
 _ROOM_FIELDS = {"name", "topic", "is_public", "custom_data"}
 
@@ -155,3 +157,83 @@ def reports(db: sqlite3.Connection, after: int, limit: int) -> tuple[list[Report
     ).fetchall()
     records = [ReportRecord(str(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5], r[6]) for r in found[:limit]]
     return records, len(found) > limit
+
+
+class RoomAdminStore(Connection):
+    """The store's methods for rooms and members after they are created (contract section 7)."""
+
+    async def room_members(self, room_id: str) -> RoomMembers | None:
+        room = key(room_id)
+        return None if room is None else self._read(members, room)
+
+    async def update_room(self, room_id: str, fields: dict[str, Any]) -> RoomRecord | None:
+        room = key(room_id)
+        if room is None or not await self._in_write(update_room_txn, room, fields):
+            return None
+        return await self.get_room(room_id)
+
+    async def add_members(self, room_id: str, user_ids: Sequence[str], joined_at: int) -> list[str]:
+        room = key(room_id)
+        users = [k for k in dict.fromkeys(map(key, user_ids)) if k is not None]
+        if room is None or not users:
+            return []
+        return [str(u) for u in await self._in_write(add_members_txn, room, users, joined_at)]
+
+    async def set_member(
+        self, room_id: str, user_id: str, role: str | None = None, muted_until: int | None = None,
+        set_muted_until: bool = False,
+    ) -> MemberRecord | None:
+        room, user = key(room_id), key(user_id)
+        if room is None or user is None:
+            return None
+        return await self._in_write(set_member_txn, room, user, role, muted_until, set_muted_until)
+
+    async def ban(self, room_id: str, user_id: str, banned_by: str, at: int) -> bool:
+        room, user = key(room_id), key(user_id)
+        if room is None or user is None:
+            return False
+        return await self._in_write(ban_txn, room, user, key(banned_by), at)
+
+    async def unban(self, room_id: str, user_id: str) -> bool:
+        args = (key(room_id), key(user_id))
+        if None in args:
+            return False
+        return await self._write_one("DELETE FROM bans WHERE room_id = ? AND user_id = ?", args) == 1
+
+    async def is_banned(self, room_id: str, user_id: str) -> bool:
+        args = (key(room_id), key(user_id))
+        if None in args:
+            return False
+        return bool(self._query("SELECT 1 FROM bans WHERE room_id = ? AND user_id = ?", args, one=True))
+
+    async def delete_room(self, room_id: str) -> bool:
+        room = key(room_id)
+        return room is not None and await self._in_write(delete_room_txn, room)
+
+    async def set_block(self, blocker_id: str, blocked_id: str, blocking: bool, at: int) -> None:
+        blocker, blocked = key(blocker_id), key(blocked_id)
+        if blocker is not None and blocked is not None:
+            await self._in_write(set_block_txn, blocker, blocked, blocking, at)
+
+    async def blocked_ids(self, blocker_id: str) -> list[str]:
+        sql = "SELECT blocked_id FROM blocks WHERE blocker_id = ? ORDER BY created_at, blocked_id"
+        return [str(r[0]) for r in self._query(sql, (key(blocker_id),))]
+
+    async def blocked_between(self, user_a: str, user_b: str) -> bool:
+        a, b = key(user_a), key(user_b)
+        sql = "SELECT 1 FROM blocks WHERE (blocker_id = ? AND blocked_id = ?) OR (blocker_id = ? AND blocked_id = ?)"
+        return None not in (a, b) and bool(self._query(sql, (a, b, b, a), one=True))
+
+    async def add_report(
+        self, room_id: str, message_id: str, reporter_id: str, reason: str, message: str, at: int
+    ) -> str:
+        room, msg, reporter = key(room_id), key(message_id), key(reporter_id)
+        if room is None or msg is None or reporter is None:
+            raise NotFound("message not found")
+        return await self._in_write(add_report_txn, room, msg, reporter, reason, message, at)
+
+    async def list_reports(self, after: str | None, limit: int) -> tuple[list[ReportRecord], bool]:
+        start = 0 if after is None else key(after)
+        if start is None:
+            return [], False
+        return self._read(reports, start, limit)

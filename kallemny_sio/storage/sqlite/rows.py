@@ -24,8 +24,11 @@ USER_COLUMNS = "id, username, display_name, password_hash, created_at, last_seen
 
 
 def key(value: str | None) -> int | None:
-    """An external id as an integer key, or ``None`` when it cannot name a row."""
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+    """An external id as an integer key, or ``None`` when it cannot name a row.
+
+    Only the id's own spelling names it: ``"01"`` is not ``"1"``.
+    """
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19 and value[0] != "0":
         return int(value)
     return None
 

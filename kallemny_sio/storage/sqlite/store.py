@@ -23,23 +23,15 @@ decimal integer can name nothing and is simply not found.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Iterable, Iterator, Sequence
 
 from ...errors import Conflict, NotFound, Unavailable
 from ..base import (
-    ChangePage,
     MemberRecord,
-    ReportRecord,
-    RoomMembers,
-    MessageChange,
     MessagePage,
-    MessageRecord,
     NewMessage,
     ReadState,
     RoomRecord,
@@ -50,12 +42,11 @@ from ..base import (
 )
 from . import messages as msgs
 from . import rooms, rows
+from .messages import MessageChangesStore
+from .rooms import RoomAdminStore
 from .rows import MESSAGE_COLUMNS as _MESSAGE_COLUMNS, ROOM_COLUMNS as _ROOM_COLUMNS, ROOM_WIDTH, key as _key
-from .schema import migrate
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-BUSY_TIMEOUT_MS = 10_000
 _CHUNK = 500  # stays under SQLite's bound-parameter limit
 
 _user = rows.user
@@ -83,128 +74,14 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-def _enable_wal(db: sqlite3.Connection) -> None:
-    """Switch the file to WAL, waiting out other processes that open it at the same moment.
-
-    Changing the journal mode takes an exclusive lock without going through
-    ``busy_timeout``, so processes starting together on a new file can get
-    "database is locked" here: retry for as long as the busy timeout.
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-class SQLiteStore(Store):
+class SQLiteStore(RoomAdminStore, MessageChangesStore, Store):
     """:class:`Store` on one SQLite file."""
 
     def __init__(self, path: Path | str, synchronous: str = "FULL") -> None:
-        if synchronous not in ("FULL", "NORMAL"):
-            raise ValueError("synchronous must be FULL or NORMAL")
-        self.path = Path(path)
-        self._synchronous = synchronous
-        self._db: sqlite3.Connection | None = None  # writes, on the writer thread
-        self._rdb: sqlite3.Connection | None = None  # reads, on the event loop
-        self._executor: ThreadPoolExecutor | None = None
+        super().__init__(path, synchronous)
         self._pending: list[tuple[int, int, NewMessage, asyncio.Future[StoredMessage]]] = []
         self._flushing = False
         self._flusher: asyncio.Task[None] | None = None
-
-    # -- plumbing ----------------------------------------------------------
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
-            raise Unavailable("database unavailable")
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, fn, *args)
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.Error as exc:
-            log.error("SQLite error in %s: %s", getattr(fn, "__name__", fn), exc)
-            raise Unavailable("database unavailable") from None
-
-    def _query(self, sql: str, args: Sequence[Any] = (), one: bool = False) -> Any:
-        """Run a read on the read connection (synchronously: see the module docstring)."""
-        if self._rdb is None:
-            raise Unavailable("database unavailable")
-        try:
-            cur = self._rdb.execute(sql, args)
-            return cur.fetchone() if one else cur.fetchall()
-        except sqlite3.Error as exc:
-            log.error("SQLite read error: %s", exc)
-            raise Unavailable("database unavailable") from None
-
-    def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(read_connection, *args)`` with errors mapped to Unavailable."""
-        if self._rdb is None:
-            raise Unavailable("database unavailable")
-        try:
-            return fn(self._rdb, *args)
-        except sqlite3.Error as exc:
-            log.error("SQLite read error in %s: %s", getattr(fn, "__name__", fn), exc)
-            raise Unavailable("database unavailable") from None
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction holding SQLite's write lock from its first statement."""
-        db = self._db
-        assert db is not None
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:  # also when COMMIT itself failed (disk full, I/O error)
-                db.execute("ROLLBACK")
-            raise
-
-    def _connect(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _enable_wal(db)
-        db.execute(f"PRAGMA synchronous = {self._synchronous}")
-        db.execute("PRAGMA foreign_keys = ON")
-        self._db = db
-        with self._write():
-            migrate(db)
-        reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=1.0)
-        reader.execute("PRAGMA busy_timeout = 1000")  # reads run on the loop: never wait long
-        self._rdb = reader
-
-    async def open(self) -> None:
-        """Open the file (creating it and its schema on first start)."""
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
-        except sqlite3.Error as exc:
-            # Start-up ends with this one line (see __main__), so it says what and why.
-            raise Unavailable(f"DATABASE_URL: cannot open the SQLite database {str(self.path)!r} ({exc})") from None
-
-    async def close(self) -> None:
-        """Close the connection and stop the database thread."""
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-
-        def _close() -> None:
-            for conn in (self._db, self._rdb):
-                if conn is not None:
-                    conn.close()
-            self._db = self._rdb = None
-
-        await asyncio.get_running_loop().run_in_executor(executor, _close)
-        executor.shutdown(wait=True)
-
-    async def ping(self) -> None:
-        """Run a trivial query."""
-        self._query("SELECT 1", one=True)
 
     # -- users -------------------------------------------------------------
 
@@ -255,13 +132,6 @@ class SQLiteStore(Store):
 
     async def set_last_seen(self, user_id: str, last_seen: int) -> None:
         await self._write_one("UPDATE users SET last_seen = ? WHERE id = ?", (last_seen, _key(user_id)))
-
-    async def _write_one(self, sql: str, args: Sequence[Any]) -> int:
-        def _exec() -> int:
-            with self._write() as db:
-                return db.execute(sql, args).rowcount
-
-        return await self._run(_exec)
 
     # -- rooms and memberships --------------------------------------------
 
@@ -493,139 +363,3 @@ class SQLiteStore(Store):
     def _mark_read(self, room: int, user: int, message: int | None, read_at: int) -> ReadState | None:
         with self._write() as db:
             return msgs.mark_read_txn(db, room, user, message, read_at)
-
-    # -- messages after they are sent ---------------------------------------
-
-    async def get_message(self, room_id: str, message_id: str) -> MessageRecord | None:
-        room, message = _key(room_id), _key(message_id)
-        if room is None or message is None:
-            return None
-        return self._read(msgs.find_txn, room, message)
-
-    async def _change(self, room_id: str, message_id: str, fn: Callable[..., MessageChange], *args: Any) -> MessageChange:
-        """Run ``fn(db, room, message, *args)`` in one write transaction."""
-        room, message = _key(room_id), _key(message_id)
-        if room is None or message is None:
-            return MessageChange(None)
-
-        def _in_transaction() -> MessageChange:
-            with self._write() as db:
-                return fn(db, room, message, *args)
-
-        return await self._run(_in_transaction)
-
-    async def edit_message(
-        self, room_id: str, message_id: str, content: str | None, custom_data: str | None, set_custom_data: bool,
-        at: int,
-    ) -> MessageChange:
-        return await self._change(room_id, message_id, msgs.edit_txn, content, custom_data, set_custom_data, at)
-
-    async def delete_message(self, room_id: str, message_id: str, at: int) -> MessageChange:
-        return await self._change(room_id, message_id, msgs.delete_txn, at)
-
-    async def add_reaction(
-        self, room_id: str, message_id: str, user_id: str, emoji: str, at: int, max_emoji: int
-    ) -> MessageChange:
-        user = _key(user_id)
-        if user is None:
-            return MessageChange(await self.get_message(room_id, message_id))
-        return await self._change(room_id, message_id, msgs.react_txn, user, emoji, True, at, max_emoji)
-
-    async def remove_reaction(self, room_id: str, message_id: str, user_id: str, emoji: str, at: int) -> MessageChange:
-        user = _key(user_id)
-        if user is None:
-            return MessageChange(await self.get_message(room_id, message_id))
-        return await self._change(room_id, message_id, msgs.react_txn, user, emoji, False, at, 0)
-
-    async def list_changes(self, room_id: str, after: int, limit: int) -> ChangePage:
-        room = _key(room_id)
-        if room is None:
-            return ChangePage([], False, 0)
-        return self._read(msgs.changes, room, after, limit)
-
-    # -- rooms and members after they are created ------------------------------
-
-    async def _in_write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(db, *args)`` in one write transaction on the writer thread."""
-
-        def _in_transaction() -> T:
-            with self._write() as db:
-                return fn(db, *args)
-
-        return await self._run(_in_transaction)
-
-    async def room_members(self, room_id: str) -> RoomMembers | None:
-        room = _key(room_id)
-        return None if room is None else self._read(rooms.members, room)
-
-    async def update_room(self, room_id: str, fields: dict[str, Any]) -> RoomRecord | None:
-        room = _key(room_id)
-        if room is None or not await self._in_write(rooms.update_room_txn, room, fields):
-            return None
-        return await self.get_room(room_id)
-
-    async def add_members(self, room_id: str, user_ids: Sequence[str], joined_at: int) -> list[str]:
-        room = _key(room_id)
-        users = [k for k in dict.fromkeys(map(_key, user_ids)) if k is not None]
-        if room is None or not users:
-            return []
-        return [str(u) for u in await self._in_write(rooms.add_members_txn, room, users, joined_at)]
-
-    async def set_member(
-        self, room_id: str, user_id: str, role: str | None = None, muted_until: int | None = None,
-        set_muted_until: bool = False,
-    ) -> MemberRecord | None:
-        room, user = _key(room_id), _key(user_id)
-        if room is None or user is None:
-            return None
-        return await self._in_write(rooms.set_member_txn, room, user, role, muted_until, set_muted_until)
-
-    async def ban(self, room_id: str, user_id: str, banned_by: str, at: int) -> bool:
-        room, user = _key(room_id), _key(user_id)
-        if room is None or user is None:
-            return False
-        return await self._in_write(rooms.ban_txn, room, user, _key(banned_by), at)
-
-    async def unban(self, room_id: str, user_id: str) -> bool:
-        args = (_key(room_id), _key(user_id))
-        if None in args:
-            return False
-        return await self._write_one("DELETE FROM bans WHERE room_id = ? AND user_id = ?", args) == 1
-
-    async def is_banned(self, room_id: str, user_id: str) -> bool:
-        args = (_key(room_id), _key(user_id))
-        if None in args:
-            return False
-        return bool(self._query("SELECT 1 FROM bans WHERE room_id = ? AND user_id = ?", args, one=True))
-
-    async def delete_room(self, room_id: str) -> bool:
-        room = _key(room_id)
-        return room is not None and await self._in_write(rooms.delete_room_txn, room)
-
-    async def set_block(self, blocker_id: str, blocked_id: str, blocking: bool, at: int) -> None:
-        blocker, blocked = _key(blocker_id), _key(blocked_id)
-        if blocker is not None and blocked is not None:
-            await self._in_write(rooms.set_block_txn, blocker, blocked, blocking, at)
-
-    async def blocked_ids(self, blocker_id: str) -> list[str]:
-        sql = "SELECT blocked_id FROM blocks WHERE blocker_id = ? ORDER BY created_at, blocked_id"
-        return [str(r[0]) for r in self._query(sql, (_key(blocker_id),))]
-
-    async def blocked_between(self, user_a: str, user_b: str) -> bool:
-        a, b = _key(user_a), _key(user_b)
-        sql = "SELECT 1 FROM blocks WHERE (blocker_id = ? AND blocked_id = ?) OR (blocker_id = ? AND blocked_id = ?)"
-        return None not in (a, b) and bool(self._query(sql, (a, b, b, a), one=True))
-
-    async def add_report(
-        self, room_id: str, message_id: str, reporter_id: str, reason: str, message: str, at: int
-    ) -> str:
-        room, msg, reporter = _key(room_id), _key(message_id), _key(reporter_id)
-        if room is None or msg is None or reporter is None:
-            raise NotFound("message not found")
-        return await self._in_write(rooms.add_report_txn, room, msg, reporter, reason, message, at)
-
-    async def list_reports(self, after: str | None, limit: int) -> tuple[list[ReportRecord], bool]:
-        start = 0 if after is None else _key(after)
-        if start is None:
-            return [], False
-        return self._read(rooms.reports, start, limit)
