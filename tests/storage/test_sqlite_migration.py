@@ -237,3 +237,34 @@ async def test_opening_again_changes_nothing(old_file: tuple[Path, dict[int, lis
     assert after == before
     assert bob is not None and (bob.unread_count, bob.last_read_message_id) == (2, str(ids[1][1]))
     assert before[0].covered == 5
+
+
+# -- version 3: roles (contract section 7) -------------------------------------------
+
+
+async def test_old_groups_get_their_creator_as_owner_and_everyone_else_as_member(migrated: SQLiteStore) -> None:
+    team = await migrated.room_members("1")
+    private = await migrated.room_members("2")
+
+    assert team is not None and private is not None
+    assert {m.user_id: m.role for m in team.members.values()} == {"1": "owner", "2": "member", "3": "member"}
+    assert {m.role for m in private.members.values()} == {"member"}  # private rooms have no roles
+    assert all(m.muted_until is None for m in team.members.values())
+
+
+async def test_an_old_group_whose_creator_left_is_owned_by_its_oldest_member(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    build_version_1(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DELETE FROM memberships WHERE user_id = 1 AND room_id = 1")  # alice, the creator, had left
+    db.execute("UPDATE memberships SET joined_at = joined_at + 5 WHERE user_id = 2 AND room_id = 1")  # carol is older
+    db.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        team = await store.room_members("1")
+        assert team is not None
+        assert {m.user_id: m.role for m in team.members.values()} == {"2": "member", "3": "owner"}
+        assert (await store.get_room("1")) is not None
+    finally:
+        await store.close()
