@@ -1,0 +1,212 @@
+"""Rooms and memberships, and the room list (summaries) built from them."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from ...errors import Unavailable
+from ..base import RoomRecord, RoomSummary
+from .database import Database
+from .documents import (
+    group_room_doc,
+    membership_doc,
+    message_record,
+    oid,
+    pair_key,
+    private_room_doc,
+    require_oid,
+    room_record,
+    str_or_none,
+    unread_mentions,
+)
+from .driver import Doc, guarded
+
+
+class RoomsPart(Database):
+    """Rooms, who is in them, and how each member sees them listed."""
+
+    @guarded
+    async def create_group_room(
+        self, created_by: str, name: str, is_public: bool, member_ids: Sequence[str], created_at: int
+    ) -> RoomRecord:
+        """Create a group room and its memberships (duplicates in ``member_ids`` count once).
+
+        Raises:
+            NotFound: an id is not one this store could have made.
+        """
+        creator = require_oid(created_by, "user")
+        members = list(dict.fromkeys(require_oid(uid, "user") for uid in member_ids))
+        doc = group_room_doc(creator, name, is_public, created_at)
+        await self._rooms.insert_one(doc)
+        if members:
+            await self._memberships.insert_many([membership_doc(doc["_id"], uid, created_at) for uid in members])
+        return room_record(doc)
+
+    @guarded
+    async def get_or_create_private_room(self, user_a: str, user_b: str, created_at: int) -> tuple[RoomRecord, bool]:
+        """The one private room of the pair, created if missing; ``True`` when created now.
+
+        The unique partial index on ``pair_key`` decides the race: of concurrent
+        creators exactly one insert succeeds, the others read the winner's room.
+
+        Raises:
+            NotFound: an id is not one this store could have made.
+        """
+        a, b = require_oid(user_a, "user"), require_oid(user_b, "user")
+        key = pair_key(a, b)
+        room, created = await self._rooms.find_one({"pair_key": key}), False
+        if room is None:
+            candidate = private_room_doc(a, b, created_at)
+            try:
+                await self._rooms.insert_one(candidate)
+                room, created = candidate, True
+            except DuplicateKeyError:
+                room = await self._rooms.find_one({"pair_key": key})
+        if room is None:  # only if the room was deleted between the two statements
+            raise Unavailable("database unavailable")
+        # Every caller, not only the creator, makes sure both memberships exist: a
+        # caller that lost the race must not return a room whose members are not
+        # written yet.
+        for user in dict.fromkeys((a, b)):
+            await self._insert_membership(membership_doc(room["_id"], user, int(room["created_at"])))
+        return room_record(room), created
+
+    async def _insert_membership(self, doc: Doc) -> bool:
+        """Insert a membership; ``False`` if the (user, room) pair already exists."""
+        try:
+            await self._memberships.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @guarded
+    async def get_room(self, room_id: str) -> RoomRecord | None:
+        """A room by id, or ``None`` (also for a malformed id)."""
+        room = oid(room_id)
+        doc = None if room is None else await self._rooms.find_one({"_id": room})
+        return None if doc is None else room_record(doc)
+
+    @guarded
+    async def member_ids(self, room_id: str) -> list[str]:
+        """The room's members' ids, in the order they joined (empty for an unknown room)."""
+        room = oid(room_id)
+        if room is None:
+            return []
+        cursor = self._memberships.find({"room": room}, {"user": 1}).sort("_id", 1)
+        return [str(doc["user"]) async for doc in cursor]
+
+    @guarded
+    async def is_member(self, room_id: str, user_id: str) -> bool:
+        """Whether ``user_id`` is a member of ``room_id``."""
+        room, user = oid(room_id), oid(user_id)
+        if room is None or user is None:
+            return False
+        return await self._memberships.find_one({"user": user, "room": room}, {"_id": 1}) is not None
+
+    @guarded
+    async def add_member(self, room_id: str, user_id: str, joined_at: int) -> bool:
+        """Add a member whose read pointer starts at the room's latest message.
+
+        Returns:
+            ``False`` if they already were a member, or the room does not exist.
+        """
+        room, user = oid(room_id), oid(user_id)
+        if room is None or user is None or await self._rooms.find_one({"_id": room}, {"_id": 1}) is None:
+            return False
+        latest = await self._latest_message(room)
+        return await self._insert_membership(membership_doc(room, user, joined_at, latest))
+
+    @guarded
+    async def remove_member(self, room_id: str, user_id: str) -> bool:
+        """End a membership (its read pointer and unread mentions with it); ``False`` if there was none."""
+        room, user = oid(room_id), oid(user_id)
+        if room is None or user is None:
+            return False
+        result = await self._memberships.delete_one({"user": user, "room": room})
+        return result.deleted_count == 1
+
+    @guarded
+    async def room_ids_for_user(self, user_id: str) -> list[str]:
+        """Ids of every room the user belongs to."""
+        user = oid(user_id)
+        if user is None:
+            return []
+        return [str(doc["room"]) async for doc in self._memberships.find({"user": user}, {"room": 1})]
+
+    @guarded
+    async def contact_ids(self, user_id: str) -> list[str]:
+        """Ids of the other users who share at least one room with ``user_id``."""
+        user = oid(user_id)
+        if user is None:
+            return []
+        rooms = await self._memberships.distinct("room", {"user": user})
+        if not rooms:
+            return []
+        others = await self._memberships.distinct("user", {"room": {"$in": rooms}, "user": {"$ne": user}})
+        return [str(other) for other in others]
+
+    # -- the room list ---------------------------------------------------------------
+
+    @guarded
+    async def list_room_summaries(self, user_id: str) -> list[RoomSummary]:
+        """The user's rooms, most recent activity (last message, else creation) first."""
+        user = oid(user_id)
+        if user is None:
+            return []
+        memberships = await self._memberships.find({"user": user}).to_list()
+        room_oids = [m["room"] for m in memberships]
+        if not room_oids:
+            return []
+        rooms = {doc["_id"]: doc async for doc in self._rooms.find({"_id": {"$in": room_oids}})}
+        members = await self._members_by_room(list(rooms))
+        summaries = [
+            _summary(rooms[m["room"]], m, members.get(m["room"], [])) for m in memberships if m["room"] in rooms
+        ]
+        # Three queries whatever the number of rooms. Room ids break ties so that the
+        # order is stable between calls.
+        return sorted(summaries, key=lambda s: (s.room.last_activity_at, s.room.id), reverse=True)
+
+    @guarded
+    async def get_room_summary(self, room_id: str, user_id: str) -> RoomSummary | None:
+        """One room as :meth:`list_room_summaries` would show it to ``user_id``.
+
+        ``None`` when the room does not exist or ``user_id`` is not a member: the
+        list would not show it to them either (the core relies on this to refuse
+        non-members).
+        """
+        room_oid, user = oid(room_id), oid(user_id)
+        if room_oid is None or user is None:
+            return None
+        membership = await self._memberships.find_one({"user": user, "room": room_oid})
+        room = None if membership is None else await self._rooms.find_one({"_id": room_oid})
+        if room is None or membership is None:
+            return None
+        members = await self._members_by_room([room_oid])
+        return _summary(room, membership, members.get(room_oid, []))
+
+    async def _members_by_room(self, room_oids: list[ObjectId]) -> dict[ObjectId, list[str]]:
+        """Member ids of each room, in joining order, in one query."""
+        members: dict[ObjectId, list[str]] = {}
+        cursor = self._memberships.find({"room": {"$in": room_oids}}, {"room": 1, "user": 1}).sort("_id", 1)
+        async for doc in cursor:
+            members.setdefault(doc["room"], []).append(str(doc["user"]))
+        return members
+
+
+def _summary(room: Doc, membership: Doc, member_ids: list[str]) -> RoomSummary:
+    """One summary, from the room document (which carries its last message) and the membership."""
+    latest = room.get("last_message")
+    # Positions are dense (see MessagesPart._insert_in_order), so the unread messages
+    # are exactly the positions after the read pointer: no count query per room.
+    unread = max(0, int(room.get("last_seq") or 0) - int(membership["read_seq"]))
+    return RoomSummary(
+        room=room_record(room),
+        member_ids=tuple(member_ids),
+        last_message=None if latest is None else message_record(latest),
+        unread_count=unread,
+        last_read_message_id=str_or_none(membership.get("read_message_id")),
+        unread_mention_count=unread_mentions(membership),
+    )
