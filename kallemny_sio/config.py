@@ -85,6 +85,11 @@ class Settings:
     limits: Limits = Limits()
     trusted_proxies: tuple[str, ...] = ()
     unauthenticated_timeout_seconds: float = 10.0
+    trusted_jwt_issuer: str | None = None
+    trusted_jwt_secret: str | None = None
+    trusted_jwks_url: str | None = None
+    trusted_jwt_audience: str | None = None
+    api_key: str | None = None
 
     @property
     def database_kind(self) -> str:
@@ -213,6 +218,58 @@ def _check_redis_url(url: str) -> None:
         )
 
 
+def _trusted_issuer(env: Mapping[str, str], given: dict[str, object], own_issuer: str) -> dict[str, str | None]:
+    """``TRUSTED_JWT_*`` / ``TRUSTED_JWKS_URL`` (contract section 8): flags or tests first, then the env."""
+    def read(name: str, env_name: str, strip: bool = True) -> str | None:
+        raw = given.pop(name, None)
+        value = str(raw) if raw is not None else env.get(env_name, "")
+        value = value.strip() if strip else value
+        return value or None
+
+    trusted = dict(
+        trusted_jwt_issuer=read("trusted_jwt_issuer", "TRUSTED_JWT_ISSUER"),
+        trusted_jwt_secret=read("trusted_jwt_secret", "TRUSTED_JWT_SECRET", strip=False),
+        trusted_jwks_url=read("trusted_jwks_url", "TRUSTED_JWKS_URL"),
+        trusted_jwt_audience=read("trusted_jwt_audience", "TRUSTED_JWT_AUDIENCE"),
+    )
+    _check_trusted_issuer(own_issuer, **trusted)
+    return trusted
+
+
+def _check_trusted_issuer(own_issuer: str, trusted_jwt_issuer: str | None, trusted_jwt_secret: str | None,
+                          trusted_jwks_url: str | None, trusted_jwt_audience: str | None) -> None:
+    if trusted_jwt_issuer is None:
+        for env_name, value in (("TRUSTED_JWT_SECRET", trusted_jwt_secret), ("TRUSTED_JWKS_URL", trusted_jwks_url),
+                                ("TRUSTED_JWT_AUDIENCE", trusted_jwt_audience)):
+            if value is not None:
+                raise SettingsError(f"TRUSTED_JWT_ISSUER: required when {env_name} is set (the iss of the app's tokens)")
+        return
+    if trusted_jwt_issuer == own_issuer:
+        raise SettingsError(f"TRUSTED_JWT_ISSUER: must differ from Kallemny's own issuer {own_issuer!r}")
+    if (trusted_jwt_secret is None) == (trusted_jwks_url is None):
+        raise SettingsError("TRUSTED_JWT_ISSUER: set exactly one of TRUSTED_JWT_SECRET (HS256) "
+                            "and TRUSTED_JWKS_URL (RS256/ES256)")
+    if trusted_jwt_secret is not None and len(trusted_jwt_secret.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(f"TRUSTED_JWT_SECRET: must be at least {MIN_SECRET_BYTES} bytes long")
+    if trusted_jwks_url is not None:
+        parts = urlsplit(trusted_jwks_url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"TRUSTED_JWKS_URL: must be an http:// or https:// URL, got {trusted_jwks_url!r}")
+
+
+def _api_key(env: Mapping[str, str], given: dict[str, object]) -> str | None:
+    """``KALLEMNY_API_KEY``: unset turns the server API off; set, it must be a strong bearer token."""
+    raw = given.pop("api_key", None)
+    key = str(raw) if raw is not None else env.get("KALLEMNY_API_KEY", "")
+    if not key:
+        return None
+    if len(key.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(f"KALLEMNY_API_KEY: must be at least {MIN_SECRET_BYTES} bytes long")
+    if not key.isascii() or not key.isprintable() or " " in key:
+        raise SettingsError("KALLEMNY_API_KEY: must be printable ASCII without spaces (it is sent as a bearer token)")
+    return key
+
+
 def _secret_file(settings_db_url: str) -> Path | None:
     if not settings_db_url.startswith("sqlite:"):
         return None
@@ -300,6 +357,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         sqlite_synchronous=_choice("SQLITE_SYNCHRONOUS", env.get("SQLITE_SYNCHRONOUS", "FULL"), ("FULL", "NORMAL")),
         limits=_limits(env),
         trusted_proxies=_trusted_proxies(env.get("TRUSTED_PROXIES", "")),
+        **_trusted_issuer(env, given, str(given.get("jwt_issuer") or Settings.jwt_issuer)),
+        api_key=_api_key(env, given),
     )
     values.update(given)
     return Settings(**values)  # type: ignore[arg-type]

@@ -1,4 +1,8 @@
-"""Access tokens: HS256 JWTs with ``sub``, ``iat``, ``exp``, ``iss``, ``jti`` and ``uct``.
+"""Access tokens: HS256 JWTs with ``sub``, ``iat``, ``exp``, ``iss``, ``jti``, ``uct`` and ``gen``.
+
+``gen`` is the user's token generation when the token was minted: a password
+change or a deleted account moves the user's generation on, which refuses
+every older token at once (``jti`` names one token, for a logout).
 
 ``uct`` binds a token to the user it was minted for, not only to an id: it is
 the user's creation time (ms), which a verifier compares with the user it
@@ -23,6 +27,9 @@ class TokenClaims:
 
     user_id: str
     user_created_at: int | None
+    generation: int = 0
+    token_id: str | None = None
+    expires_at: int = 0  # ms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,12 +46,13 @@ class Tokens:
         self._issuer = issuer
         self._lifetime_s = lifetime_minutes * 60
 
-    def issue(self, user_id: str, user_created_at: int, now_ms: int) -> IssuedToken:
+    def issue(self, user_id: str, user_created_at: int, now_ms: int, generation: int = 0,
+              lifetime_minutes: int | None = None) -> IssuedToken:
         """A token for the user ``user_id`` created at ``user_created_at``, valid from ``now_ms``."""
         iat = now_ms // 1000
-        exp = iat + self._lifetime_s
-        claims = {"sub": user_id, "uct": user_created_at, "iat": iat, "exp": exp, "iss": self._issuer,
-                  "jti": uuid.uuid4().hex}
+        exp = iat + (self._lifetime_s if lifetime_minutes is None else lifetime_minutes * 60)
+        claims = {"sub": user_id, "uct": user_created_at, "gen": generation, "iat": iat, "exp": exp,
+                  "iss": self._issuer, "jti": uuid.uuid4().hex}
         return IssuedToken(jwt.encode(claims, self._secret, algorithm=ALGORITHM), exp * 1000)
 
     def verify(self, token: object) -> TokenClaims | None:
@@ -66,10 +74,19 @@ class Tokens:
             )
         except (jwt.PyJWTError, ValueError):
             return None
-        sub, uct = claims.get("sub"), claims.get("uct")
+        sub, uct, gen, jti = claims.get("sub"), claims.get("uct"), claims.get("gen", 0), claims.get("jti")
         if not isinstance(sub, str) or not sub:
             return None
-        return TokenClaims(sub, uct if isinstance(uct, int) and not isinstance(uct, bool) else None)
+        return TokenClaims(sub, _integer(uct), _integer(gen) or 0, jti if isinstance(jti, str) else None,
+                           int(claims["exp"]) * 1000)
+
+    @property
+    def issuer(self) -> str:
+        return self._issuer
+
+
+def _integer(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def bearer_token(header: str | None) -> str | None:

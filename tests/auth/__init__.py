@@ -1,0 +1,1 @@
+"""Trusted issuers and other token verification."""
