@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 import socketio
 from aiohttp import web
@@ -14,6 +14,7 @@ from .config import Settings
 from .core.accounts import Accounts
 from .core.chat import ChatService
 from .core.limits import Guard
+from .core.revocations import Revocations
 from .handlers.chat_namespace import ChatNamespace
 from .handlers.delivery import NAMESPACE, SocketIODelivery
 from .keys import ACCOUNTS, BACKPLANE, CHAT, GUARD, SETTINGS, SIO, STORE
@@ -41,12 +42,15 @@ def create_app(settings: Settings) -> web.Application:
     guard = Guard(settings.limits, backplane.limiter)
     sio = create_sio(settings, backplane.manager, NAMESPACE)
     sio.attach(app, socketio_path="socket.io")
+    revocations = Revocations(store, backplane.control)
+    trusted = _trusted_issuer(settings)
     accounts = Accounts(store, passwords, Tokens(settings.jwt_secret, settings.jwt_issuer, settings.jwt_expires_minutes),
-                        backplane.presence, guard)
+                        backplane.presence, guard, revocations, trusted)
     # The room-members cache is exact only while every membership change passes through this process.
     chat = ChatService(store, SocketIODelivery(sio), backplane.presence, guard, settings.typing_ttl_seconds,
                        cache_membership=backplane.single_node)
-    sio.register_namespace(ChatNamespace(accounts, chat, guard))
+    accounts.on_user_changes(chat.user_updated, chat.end_memberships)
+    sio.register_namespace(ChatNamespace(accounts, chat, guard, revocations))
     app[SETTINGS], app[STORE], app[ACCOUNTS], app[CHAT], app[SIO], app[BACKPLANE], app[GUARD] = (
         settings, store, accounts, chat, sio, backplane, guard)
     setup_routes(app)
@@ -56,6 +60,7 @@ def create_app(settings: Settings) -> web.Application:
         _passwords_ctx(passwords),
         _backplane_ctx(backplane, sio),
         _chat_ctx(chat),
+        _revocations_ctx(revocations, trusted),
     ])
     app.on_shutdown.append(_disconnect_clients(sio))
     return app
@@ -90,6 +95,26 @@ def _chat_ctx(chat: ChatService) -> CleanupContext:
         yield
         await chat.stop()
     return ctx
+
+
+def _revocations_ctx(revocations: Revocations, trusted: Any) -> CleanupContext:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        await revocations.start()
+        yield
+        if trusted is not None:
+            await trusted.close()
+    return ctx
+
+
+def _trusted_issuer(settings: Settings) -> Any:
+    """The host application's token verifier (``TRUSTED_JWT_ISSUER``), or None."""
+    issuer = getattr(settings, "trusted_jwt_issuer", None)
+    if not issuer:
+        return None
+    from .auth.trusted import TrustedIssuer
+
+    return TrustedIssuer(issuer, secret=settings.trusted_jwt_secret, jwks_url=settings.trusted_jwks_url,
+                         audience=settings.trusted_jwt_audience)
 
 
 def _disconnect_clients(sio: socketio.AsyncServer) -> Callable[[web.Application], object]:

@@ -269,6 +269,75 @@ class ReportOut(Model):
     id: str
 
 
+class ChangePasswordRequest(Model):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(alias="currentPassword")
+    new_password: Password = Field(alias="newPassword")
+
+
+class UpdateMeRequest(Model):
+    display_name: DisplayName = Field(alias="displayName")
+
+
+class DeleteMeRequest(Model):
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class PutUserRequest(Model):
+    display_name: DisplayName | None = Field(default=None, alias="displayName")
+    username: Username | None = None
+
+
+class TokenRequest(Model):
+    expires_in_minutes: int | None = Field(default=None, alias="expiresInMinutes", ge=1, le=525_600)
+
+
+class ServerCreateRoomRequest(CreateRoomRequest):
+    """``POST /api/server/rooms``: as a user's request, with ``createdBy`` and ``memberIds`` as externalIds."""
+
+    created_by: ExternalId = Field(alias="createdBy")
+    member_ids: list[ExternalId] = Field(default_factory=list, alias="memberIds", max_length=MAX_MEMBER_IDS)
+
+
+class ServerMembersRequest(Model):
+    user_ids: list[ExternalId] = Field(alias="userIds", min_length=1, max_length=MAX_MEMBER_IDS)
+
+
+class ServerMessageRequest(Model):
+    sender_external_id: ExternalId | None = Field(default=None, alias="senderExternalId",
+                                                  description="absent: a system message")
+    content: Content
+    custom_data: CustomData | None = Field(default=None, alias="customData")
+    client_message_id: ClientMessageId | None = Field(default=None, alias="clientMessageId")
+
+
+class ReportsQuery(Model):
+    after: Id | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class ReportItemOut(Model):
+    id: str
+    room_id: str = Field(alias="roomId")
+    message_id: str = Field(alias="messageId")
+    reporter_id: str = Field(alias="reporterId")
+    reason: str
+    created_at: str = Field(alias="createdAt")
+    message: MessageOut
+
+
+class ReportsOut(Model):
+    reports: list[ReportItemOut]
+    has_more: bool = Field(alias="hasMore")
+
+
+class TokenOut(Model):
+    token: str
+    expires_at: str = Field(alias="expiresAt")
+
+
 class EmojiPath(Model):
     """The ``{emoji}`` segment of a reaction URL, once percent-decoded."""
 
@@ -303,6 +372,8 @@ class UserOut(Model):
     display_name: str = Field(alias="displayName")
     is_online: bool = Field(alias="isOnline")
     last_seen: str | None = Field(alias="lastSeen", description="ISO 8601 UTC; null until the first disconnect")
+    external_id: str | None = Field(alias="externalId",
+                                    description="the host application's user id; null for accounts registered here")
 
 
 class ReactionOut(Model):

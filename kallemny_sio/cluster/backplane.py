@@ -13,6 +13,7 @@ from typing import Optional
 
 import socketio
 
+from ..core.control import ControlBus, LocalControlBus
 from ..core.limits import Limiter, MemoryLimiter
 from ..core.presence import LocalPresence, Presence
 from ..transport.fanout import DirectEmitManager
@@ -34,6 +35,7 @@ class Backplane:
         self.manager: socketio.AsyncManager = DirectEmitManager()
         self.presence: Presence = LocalPresence()
         self.limiter: Limiter = MemoryLimiter()
+        self.control: ControlBus = LocalControlBus()
 
     async def start(self, sio: socketio.AsyncServer) -> None:
         """Begin (after the store is open)."""

@@ -13,6 +13,7 @@ import socketio
 
 from ..errors import Unavailable
 from .backplane import Backplane
+from .control_redis import RedisControlBus
 from .limits_redis import RedisLimiter
 from .presence_redis import RedisPresence
 from .redis_link import ClusterRedisManager, redis_options
@@ -52,6 +53,7 @@ class RedisBackplane(Backplane):
         # Redis may come back empty from an interruption: presence registers again at once.
         self.manager.on_restored = self.presence.restore_soon
         self.limiter: RedisLimiter = RedisLimiter(f"{channel}:limits")
+        self.control: RedisControlBus = RedisControlBus(f"{channel}:control")
 
     @property  # type: ignore[override]
     def state(self) -> str:
@@ -69,8 +71,10 @@ class RedisBackplane(Backplane):
         self.manager.start(sio)
         self.presence.use_client(self.manager.redis)
         self.limiter.use_client(self.manager.redis)
+        self.control.start(self.manager.redis)
         if not await self.manager.wait_linked(FIRST_LINK_TIMEOUT_SECONDS):
             log.warning("Redis did not answer within %.0f s of start-up; starting degraded", FIRST_LINK_TIMEOUT_SECONDS)
 
     async def stop(self) -> None:
+        await self.control.stop()
         await self.manager.close()

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 from .clock import iso, now_ms
 from ..errors import Forbidden, Invalid, NotFound
 from ..schemas import CreateRoomRequest, RoomsQuery, UsersQuery
-from ..storage.base import RoomMembers, RoomSummary, Store
+from ..storage.base import RoomMembers, RoomSummary, Store, UserRecord
 from .views import room_view, user_view
 from .accounts import Caller
 from .delivery import Delivery
@@ -84,10 +84,9 @@ class ChatService:
             Invalid: the cursor is not one this server gave.
         """
         query = query or RoomsQuery()
-        summaries = await self._store.list_room_summaries(user_id)
-        start = _page_start(summaries, query.cursor) if query.cursor else 0
-        page = summaries[start:start + query.limit]
-        more = start + query.limit < len(summaries)
+        after = _cursor(query.cursor) if query.cursor else None
+        summaries = await self._store.list_room_summaries(user_id, limit=query.limit + 1, after=after)
+        page, more = summaries[:query.limit], len(summaries) > query.limit
         cursor = f"{page[-1].room.last_activity_at}.{page[-1].room.id}" if more and page else None
         return await self._room_views(page, user_id), cursor
 
@@ -159,6 +158,8 @@ class ChatService:
                 added = await self._store.add_member(room_id, caller.user_id, now_ms())
             if added:
                 await self._announce_join(room_id, caller.user_id)
+            elif not await self._store.is_member(room_id, caller.user_id):
+                raise Forbidden("roomId: you are banned from this room")  # a ban landed meanwhile
         return await self.room(caller.user_id, room_id)
 
     async def _announce_join(self, room_id: str, user_id: str) -> None:
@@ -211,6 +212,30 @@ class ChatService:
         if users:
             await self._emit_typing(room_id, Caller(user_id, users[0].username), False)
 
+    # -- users who change or go (contract section 8) ---------------------------
+
+    async def user_updated(self, user: UserRecord) -> None:
+        """Tell the user's contacts (and the user's own connections) of a new name: ``UserUpdated``."""
+        online = await self._presence.online([user.id])
+        contacts = await self._store.contact_ids(user.id)
+        await self._delivery.emit("UserUpdated", user_view(user, user.id in online), [*contacts, user.id])
+
+    async def end_memberships(self, user_id: str) -> None:
+        """End every membership of a user whose account goes (group rules apply: hand-over, empty group deleted)."""
+        for room_id in await self._store.room_ids_for_user(user_id):
+            roster = await self._members.roster(room_id)
+            if roster is None:
+                continue
+            if roster.room.type == "group":
+                await self.admin.remove_member(None, room_id, user_id)
+                continue
+            async with self._members.changing(room_id):
+                removed = await self._store.remove_member(room_id, user_id)
+            if removed:
+                others = [m for m in roster.members if m != user_id]
+                await self._delivery.emit("UserLeftRoom", {"roomId": room_id, "userId": user_id, "reason": "left"},
+                                          others)
+
     # -- users and presence ------------------------------------------------
 
     async def list_users(self, query: UsersQuery) -> list[dict[str, Any]]:
@@ -258,19 +283,13 @@ class ChatService:
             await self._announce_presence(Caller(user.id, user.username), True, iso(user.last_seen))
 
 
-def _page_start(summaries: list[RoomSummary], cursor: str) -> int:
-    """Where the page after ``cursor`` (``"<activity ms>.<room id>"``) starts in ``summaries``.
+def _cursor(cursor: str) -> tuple[int, str]:
+    """``"<activity ms>.<room id>"`` → ``(activity, room id)``: the page after that room.
 
     Raises:
         Invalid: not a cursor.
     """
     activity, _, room_id = cursor.partition(".")
-    if not activity.isdigit() or not room_id:
+    if not activity.isdigit() or not room_id or len(activity) > 18:
         raise Invalid("cursor: not a cursor this server gave (use the X-Next-Cursor header)")
-    at = int(activity)
-    for i, summary in enumerate(summaries):
-        if summary.room.id == room_id and summary.room.last_activity_at == at:
-            return i + 1
-        if summary.room.last_activity_at < at:
-            return i
-    return len(summaries)
+    return int(activity), room_id

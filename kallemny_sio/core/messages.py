@@ -96,6 +96,28 @@ class MessageService:
         await self._typing_stopped(caller, req.room_id, recipients)
         return view
 
+    async def post(self, room_id: str, sender: Caller | None, content: str, custom_data: dict[str, Any] | None,
+                   client_message_id: str | None) -> dict[str, Any]:
+        """The server API's message: from a member (``sender``), or a system message (``sender`` None, ``type`` "system").
+
+        Raises:
+            NotFound: no such room.
+            Forbidden: the sender is not a member.
+        """
+        roster = await self._members.roster(room_id)
+        if roster is None:
+            raise NotFound("roomId: no such room")
+        if sender is not None and sender.user_id not in roster.members:
+            raise Forbidden("senderExternalId: not a member of this room")
+        stored = await self._store.add_message(NewMessage(
+            room_id, sender.user_id if sender else None, sender.username if sender else "", content, now_ms(),
+            client_message_id, type="user" if sender else "system", custom_data=custom_data_text(custom_data),
+        ))
+        view = message_view(stored.message)
+        if stored.created:
+            await self._delivery.emit("ReceiveMessage", view, await self._members.members(room_id))
+        return view
+
     # -- reading ---------------------------------------------------------------
 
     async def history(self, user_id: str, room_id: str, query: HistoryQuery) -> dict[str, Any]:

@@ -134,13 +134,19 @@ class RoomAdmin:
         if not await self._store.get_users([user_id]):
             raise NotFound("userId: no such user")
         async with self._members.changing(room_id):
-            await self._store.ban(room_id, user_id, actor or "", now_ms())
-        if target is not None:
+            removed = await self._store.ban(room_id, user_id, actor or "", now_ms())
+        if removed:  # what the write did: a member who joined after our read is still told
             await self._announce_departure(roster, user_id, "banned")
 
     async def unban(self, actor: str | None, room_id: str, user_id: str) -> None:
-        """Lift a ban (idempotent)."""
+        """Lift a ban (idempotent for a user who was not banned).
+
+        Raises:
+            NotFound: no such user.
+        """
         await self._group(room_id, actor, may_manage, "only an owner or admin may lift a ban")
+        if not await self._store.get_users([user_id]):
+            raise NotFound("userId: no such user")
         await self._store.unban(room_id, user_id)
 
     async def set_member(self, actor: str | None, room_id: str, user_id: str,

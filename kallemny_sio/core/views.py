@@ -22,6 +22,7 @@ def user_view(user: UserRecord, online: bool) -> dict[str, Any]:
         "displayName": user.display_name,
         "isOnline": online,
         "lastSeen": iso(user.last_seen),
+        "externalId": user.external_id,
     }
 
 

@@ -20,6 +20,7 @@ from ..core.accounts import Accounts, Caller
 from ..core.chat import ChatService
 from ..core.delivery import user_channel
 from ..core.limits import EventBucket, Guard
+from ..core.revocations import Revocations
 from ..errors import ChatError, Internal, NotFound, RateLimited, Unauthorized
 from ..schemas import (
     EditMessagePayload,
@@ -65,8 +66,9 @@ def _shrink_environ(environ: dict[str, Any]) -> None:
 class ChatNamespace(socketio.AsyncNamespace):
     """Client→server events of contract section 4."""
 
-    def __init__(self, accounts: Accounts, chat: ChatService, guard: Guard) -> None:
+    def __init__(self, accounts: Accounts, chat: ChatService, guard: Guard, revocations: Revocations) -> None:
         super().__init__(NAMESPACE)
+        revocations.on_end(self._end_sessions)
         self._accounts = accounts
         self._chat = chat
         self._guard = guard
@@ -135,6 +137,17 @@ class ChatNamespace(socketio.AsyncNamespace):
             await cut(sid, self.namespace, why)
         else:
             await self.disconnect(sid)
+
+    async def _end_sessions(self, user_id: str, token_id: str | None, below_generation: int | None) -> None:
+        """Disconnect this node's connections of ``user_id`` opened with a revoked token (or all of them)."""
+        for sid, caller in list(self._callers.items()):
+            if caller.user_id != user_id:
+                continue
+            if token_id is not None and caller.token_id != token_id:
+                continue
+            if below_generation is not None and caller.generation >= below_generation:
+                continue
+            await self._cut(sid, "token revoked")
 
     async def _dispatch(self, event: Any, sid: str, payload: tuple[Any, ...]) -> Ack:
         handler = self._events.get(event) if isinstance(event, str) else None

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import auth, docs, health, messages, room_admin, rooms, safety, users
+from . import auth, docs, health, me, messages, room_admin, rooms, safety, server_api, users
 
 
 def setup_routes(app: web.Application) -> None:
     """Register every REST route."""
     health.setup(app)
     auth.setup(app)
+    me.setup(app)
     rooms.setup(app)
     messages.setup(app)
     room_admin.setup(app)
     safety.setup(app)
+    server_api.setup(app)
     users.setup(app)
     docs.setup(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any, Awaitable, Callable
 
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CALLER_ID = web.RequestKey("caller_id", str)
 GUARDED_PREFIX = "/api/chat/"
+GUARDED_PATHS = frozenset({"/api/auth/me", "/api/auth/logout", "/api/auth/password"})  # own accounts
+SERVER_PREFIX = "/api/server/"
+CALLER = web.RequestKey("caller", object)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -116,7 +120,10 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
     if request.method == "OPTIONS" or not request.path.startswith("/api/"):
         return await handler(request)
     guard = request.app[GUARD]
-    if request.path.startswith(GUARDED_PREFIX):
+    if request.path.startswith(SERVER_PREFIX):
+        await guard.rest_request(f"addr:{request_address(request)}")
+        check_api_key(request)
+    elif request.path.startswith(GUARDED_PREFIX) or request.path in GUARDED_PATHS:
         try:
             caller = await request.app[ACCOUNTS].authenticate(bearer_token(request.headers.get("Authorization")))
         except Unauthorized:
@@ -124,9 +131,25 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         await guard.rest_request(f"user:{caller.user_id}")
         request[CALLER_ID] = caller.user_id
+        request[CALLER] = caller
     else:
         await guard.rest_request(f"addr:{request_address(request)}")
     return await handler(request)
+
+
+def check_api_key(request: web.Request) -> None:
+    """The server API is for the host application's backend: ``Authorization: Bearer <KALLEMNY_API_KEY>``.
+
+    Raises:
+        NotFound: no ``KALLEMNY_API_KEY`` is set (the server API does not exist).
+        Unauthorized: a missing or wrong key (compared in constant time).
+    """
+    key = getattr(request.app[SETTINGS], "api_key", None)
+    if not key:
+        raise NotFound(f"no route for {request.path}")
+    given = bearer_token(request.headers.get("Authorization")) or ""
+    if not hmac.compare_digest(given.encode(), key.encode()):
+        raise Unauthorized("missing or wrong server API key")
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -26,9 +26,12 @@ class UserRecord:
     id: str
     username: str
     display_name: str
-    password_hash: str
+    password_hash: str  # "" for a user of the host application (no password here)
     created_at: int
     last_seen: int | None = None
+    external_id: str | None = None  # the host application's user id (contract section 8)
+    token_generation: int = 0  # tokens minted under an older generation are refused
+    deleted_at: int | None = None  # a deleted account: kept for its messages, refused everywhere
 
 
 @dataclasses.dataclass(slots=True, unsafe_hash=True)
@@ -178,10 +181,10 @@ class MessageChange:
 
 @dataclasses.dataclass(slots=True, unsafe_hash=True)
 class NewMessage:
-    """What the core asks a store to keep."""
+    """What the core asks a store to keep (``sender_id`` None: a system message, ``type`` "system")."""
 
     room_id: str
-    sender_id: str
+    sender_id: str | None
     sender_username: str
     content: str
     created_at: int
@@ -290,7 +293,8 @@ class Store(abc.ABC):
         """Add a member; ``False`` if they already were one.
 
         A new member's read pointer starts at the room's latest message, so
-        history from before they joined does not count as unread.
+        history from before they joined does not count as unread. A user
+        banned from the room is not added (``False``), in the same write.
         """
 
     @abc.abstractmethod
@@ -311,8 +315,15 @@ class Store(abc.ABC):
         """Ids of the other users who share at least one room with ``user_id``."""
 
     @abc.abstractmethod
-    async def list_room_summaries(self, user_id: str) -> list[RoomSummary]:
-        """The user's rooms, most recent activity (last message, else creation) first."""
+    async def list_room_summaries(
+        self, user_id: str, limit: int | None = None, after: tuple[int, str] | None = None
+    ) -> list[RoomSummary]:
+        """The user's rooms, most recent activity (last message, else creation) first, ties by room id descending.
+
+        ``limit``: at most that many; ``after``: only rooms after the one
+        with this ``(last_activity_at, room id)`` in that order (a page
+        cursor). Only the page's rooms are read in full.
+        """
 
     @abc.abstractmethod
     async def get_room_summary(self, room_id: str, user_id: str) -> RoomSummary | None:
@@ -440,7 +451,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def ban(self, room_id: str, user_id: str, banned_by: str, at: int) -> bool:
-        """Ban a user (ending their membership as :meth:`remove_member` does); ``False`` if already banned."""
+        """Ban a user, ending their membership as :meth:`remove_member` does, in one write.
+
+        Returns whether a membership ended (the announcement follows what the
+        write did, not an earlier read: a join racing the ban cannot slip by).
+        """
 
     @abc.abstractmethod
     async def unban(self, room_id: str, user_id: str) -> bool:
@@ -475,3 +490,54 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_reports(self, after: str | None, limit: int) -> tuple[list[ReportRecord], bool]:
         """Reports in the order they were made, after report id ``after``; and whether more follow."""
+
+    # -- the host application's users, token lifecycle (contract section 8) --
+
+    @abc.abstractmethod
+    async def get_user_by_external_id(self, external_id: str) -> UserRecord | None:
+        """The (not deleted) user the host application knows as ``external_id``."""
+
+    @abc.abstractmethod
+    async def external_id_deleted_at(self, external_id: str) -> int | None:
+        """When the latest deleted account with this external id was deleted (ms), or ``None``."""
+
+    @abc.abstractmethod
+    async def create_external_user(
+        self, external_id: str, username: str, display_name: str, created_at: int
+    ) -> UserRecord:
+        """Create a user of the host application (no password).
+
+        Raises:
+            Conflict: the username is taken (any case), or the external id is (a concurrent creation).
+        """
+
+    @abc.abstractmethod
+    async def update_user(
+        self, user_id: str, display_name: str | None = None, username: str | None = None
+    ) -> UserRecord | None:
+        """Change a user's display name and/or username; ``None``: no such user.
+
+        Raises:
+            Conflict: the username is taken by another user (any case).
+        """
+
+    @abc.abstractmethod
+    async def bump_token_generation(self, user_id: str, password_hash: str | None = None) -> int:
+        """Refuse every token minted so far (optionally with a new password hash, in the same write); the new generation."""
+
+    @abc.abstractmethod
+    async def delete_user(self, user_id: str, at: int) -> bool:
+        """Mark a user deleted: its username is freed, its tokens refused; messages stay.
+
+        The external id is freed for a new account (see :meth:`external_id_deleted_at`).
+
+        Memberships are ended by the caller (each with the room rules of :meth:`remove_member`).
+        """
+
+    @abc.abstractmethod
+    async def revoke_token(self, token_id: str, expires_at: int) -> None:
+        """Remember a revoked token id until its expiry (ms)."""
+
+    @abc.abstractmethod
+    async def revoked_tokens(self, now: int) -> list[tuple[str, int]]:
+        """The revoked token ids not yet expired at ``now``, with their expiry."""

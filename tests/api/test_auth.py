@@ -21,7 +21,8 @@ async def test_register_returns_token_expiry_and_user(api):
     lifetime = expires - datetime.now(timezone.utc)
     assert timedelta(days=7) - timedelta(minutes=5) < lifetime <= timedelta(days=7)
     user = body["user"]
-    assert set(user) == {"id", "username", "displayName", "isOnline", "lastSeen"}
+    assert set(user) == {"id", "username", "displayName", "isOnline", "lastSeen", "externalId"}
+    assert user["externalId"] is None  # registered here
     assert isinstance(user["id"], str) and user["id"]
     assert user["username"] == name
     assert user["displayName"] == name

@@ -72,7 +72,7 @@ async def test_openapi_document_declares_every_shape_and_every_ref_resolves(api)
 async def test_openapi_shapes_use_the_contract_key_names(api):
     _, doc = await api.request("GET", "/api/openapi.json")
     props = {name: set(schema.get("properties", {})) for name, schema in doc["components"]["schemas"].items()}
-    assert props["UserOut"] == {"id", "username", "displayName", "isOnline", "lastSeen"}
+    assert props["UserOut"] == {"id", "username", "displayName", "isOnline", "lastSeen", "externalId"}
     assert props["MessageOut"] == {"id", "roomId", "senderId", "senderUsername", "content", "createdAt", "clientMessageId",
                                    "type", "replyToId", "mentionedUserIds", "customData", "reactions", "editedAt",
                                    "deletedAt", "updatedAt", "changeSeq"}

@@ -95,7 +95,7 @@ async def _timed(awaitable: Any) -> tuple[Any, float]:
 async def test_hs256_token_gives_the_identity(shared: TrustedIssuer):
     claims = claims_for(ISSUER, "app-user-42", name="Ada Lovelace", jti="t-1")
     identity = await shared.verify(sign_hs256(claims, SECRET))
-    assert identity == ExternalIdentity("app-user-42", "Ada Lovelace", "t-1", claims["exp"] * 1000)
+    assert identity == ExternalIdentity("app-user-42", "Ada Lovelace", "t-1", claims["exp"] * 1000, claims["iat"] * 1000)
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ecdsa"])
@@ -103,7 +103,7 @@ async def test_rs256_and_es256_tokens_give_the_identity(kind, request, keyed: Tr
     key: SigningKey = request.getfixturevalue(kind)
     claims = claims_for(ISSUER, "u-" + kind)
     identity = await keyed.verify(sign(claims, key))
-    assert identity == ExternalIdentity("u-" + kind, None, None, claims["exp"] * 1000)
+    assert identity == ExternalIdentity("u-" + kind, None, None, claims["exp"] * 1000, claims["iat"] * 1000)
 
 
 async def test_key_set_is_cached(keyed: TrustedIssuer, jwks: JwksServer, rsa: SigningKey, ecdsa: SigningKey):

@@ -15,7 +15,7 @@ ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 MESSAGE_KEYS = {"id", "roomId", "senderId", "senderUsername", "content", "createdAt", "clientMessageId", "type",
                 "replyToId", "mentionedUserIds", "customData", "reactions", "editedAt", "deletedAt", "updatedAt",
                 "changeSeq"}
-USER_KEYS = {"id", "username", "displayName", "isOnline", "lastSeen"}
+USER_KEYS = {"id", "username", "displayName", "isOnline", "lastSeen", "externalId"}
 ROOM_KEYS = {"id", "type", "name", "topic", "isPublic", "customData", "createdBy", "createdAt", "members",
              "lastMessage", "unreadCount", "unreadMentionCount", "lastReadMessageId", "myRole", "lastChangeSeq"}
 WAIT = 5.0  # seconds to wait for an event that must arrive

@@ -73,7 +73,8 @@ def add_message_txn(db: sqlite3.Connection, room: int, sender: int, m: NewMessag
             [(u, room, seq, msg_id) for u in sorted(mentioned)],
         )
     record = MessageRecord(
-        str(msg_id), str(room), str(sender), m.sender_username, m.content, m.created_at, m.client_message_id,
+        str(msg_id), str(room), m.sender_id, m.sender_username if m.sender_id is not None else None, m.content,
+        m.created_at, m.client_message_id,
         type=m.type, reply_to_id=m.reply_to_id, mentioned_user_ids=tuple(m.mentioned_user_ids),
         custom_data=m.custom_data, updated_at=m.created_at, change_seq=change,
     )

@@ -8,6 +8,7 @@ member's departure deletes it; a ban ends the membership) is one commit.
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any, Sequence
 
 from ...errors import NotFound
@@ -21,7 +22,7 @@ _ROOM_FIELDS = {"name", "topic", "is_public", "custom_data"}
 
 def members(db: sqlite3.Connection, room: int) -> RoomMembers | None:
     """The room and its members in joining order; private rooms say whether the pair has a block."""
-    found = db.execute(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room,)).fetchone()
+    found = db.execute(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ? AND deleted_at IS NULL", (room,)).fetchone()
     if found is None:
         return None
     listed = db.execute(
@@ -58,7 +59,7 @@ def add_members_txn(db: sqlite3.Connection, room: int, users: Sequence[int], joi
     for user in users:
         cur = db.execute(
             "INSERT OR IGNORE INTO memberships (user_id, room_id, joined_at, last_read_seq, last_read_message_id)"
-            " SELECT ?, id, ?, last_seq, last_message_id FROM rooms WHERE id = ?"
+            " SELECT ?, id, ?, last_seq, last_message_id FROM rooms WHERE id = ? AND deleted_at IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM bans WHERE room_id = ? AND user_id = ?)",
             (user, joined_at, room, room, user),
         )
@@ -109,17 +110,21 @@ def set_member_txn(
 
 
 def ban_txn(db: sqlite3.Connection, room: int, user: int, by: int | None, at: int) -> bool:
-    """Ban a user and end their membership."""
-    if db.execute("SELECT 1 FROM rooms WHERE id = ?", (room,)).fetchone() is None:
+    """Ban a user and end their membership, in one write; whether a membership ended."""
+    if db.execute("SELECT 1 FROM rooms WHERE id = ? AND deleted_at IS NULL", (room,)).fetchone() is None:
         return False
-    cur = db.execute("INSERT OR IGNORE INTO bans (room_id, user_id, banned_by, banned_at) VALUES (?, ?, ?, ?)",
-                     (room, user, by, at))
-    remove_member_txn(db, room, user)
-    return cur.rowcount == 1
+    db.execute("INSERT OR IGNORE INTO bans (room_id, user_id, banned_by, banned_at) VALUES (?, ?, ?, ?)",
+               (room, user, by, at))
+    return remove_member_txn(db, room, user)
 
 
-def delete_room_txn(db: sqlite3.Connection, room: int) -> bool:
-    """Delete a room and everything in it (reports stay for the operator)."""
+def delete_room_txn(db: sqlite3.Connection, room: int, at: int = 0) -> bool:
+    """Delete a room and everything in it (reports stay for the operator).
+
+    The room's row stays, marked deleted, so that its id is never given to a
+    new room (a client that missed ``RoomDeleted`` must not mistake a new room
+    for the old one and its change positions).
+    """
     for sql in (
         "DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages WHERE room_id = ?)",
         "DELETE FROM mentions WHERE room_id = ?",
@@ -129,7 +134,8 @@ def delete_room_txn(db: sqlite3.Connection, room: int) -> bool:
         "DELETE FROM messages WHERE room_id = ?",
     ):
         db.execute(sql, (room,))
-    return db.execute("DELETE FROM rooms WHERE id = ?", (room,)).rowcount == 1
+    return db.execute("UPDATE rooms SET deleted_at = ?, name = NULL, topic = NULL, custom_data = NULL, private_key = NULL"
+                      " WHERE id = ? AND deleted_at IS NULL", (max(at, 1), room)).rowcount == 1
 
 
 def set_block_txn(db: sqlite3.Connection, blocker: int, blocked: int, blocking: bool, at: int) -> None:
@@ -208,7 +214,7 @@ class RoomAdminStore(Connection):
 
     async def delete_room(self, room_id: str) -> bool:
         room = key(room_id)
-        return room is not None and await self._in_write(delete_room_txn, room)
+        return room is not None and await self._in_write(delete_room_txn, room, int(time.time() * 1000))
 
     async def set_block(self, blocker_id: str, blocked_id: str, blocking: bool, at: int) -> None:
         blocker, blocked = key(blocker_id), key(blocked_id)

@@ -20,7 +20,7 @@ MESSAGE_COLUMNS = (
 MESSAGE_WIDTH = 16
 ROOM_COLUMNS = "id, type, name, is_public, created_by, created_at, last_activity_at, last_change_seq, topic, custom_data"
 ROOM_WIDTH = 10
-USER_COLUMNS = "id, username, display_name, password_hash, created_at, last_seen"
+USER_COLUMNS = "id, username, display_name, password_hash, created_at, last_seen, external_id, token_generation, deleted_at"
 
 
 def key(value: str | None) -> int | None:
@@ -39,7 +39,7 @@ def prefixed(columns: str, alias: str) -> str:
 
 
 def user(row: sqlite3.Row | Sequence[Any]) -> UserRecord:
-    return UserRecord(str(row[0]), row[1], row[2], row[3], row[4], row[5])
+    return UserRecord(str(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8])
 
 
 def room(row: Sequence[Any]) -> RoomRecord:
@@ -58,9 +58,9 @@ def reactions(text: str | None) -> tuple[Reaction, ...]:
 
 
 def message(row: Sequence[Any]) -> MessageRecord:
-    mentions = row[9]
+    mentions, system = row[9], row[7] == "system"
     return MessageRecord(
-        str(row[0]), str(row[1]), _str(row[2]), row[3], row[4], row[5], row[6],
+        str(row[0]), str(row[1]), None if system else _str(row[2]), None if system else row[3], row[4], row[5], row[6],
         type=row[7],
         reply_to_id=_str(row[8]),
         mentioned_user_ids=tuple(orjson.loads(mentions)) if mentions else (),

@@ -123,6 +123,22 @@ MIGRATIONS: list[str] = [
         message TEXT NOT NULL                        -- the Message as reported (JSON)
     )
     """,
+    # 4: the host application's users and the token lifecycle (contract section 8).
+    """
+    ALTER TABLE users ADD COLUMN external_id TEXT;
+    ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN deleted_at INTEGER;
+    ALTER TABLE rooms ADD COLUMN deleted_at INTEGER;                        -- a deleted room keeps its row: ids are never reused
+    CREATE UNIQUE INDEX users_by_external_id ON users (external_id)
+        WHERE external_id IS NOT NULL AND deleted_at IS NULL;                -- one live user per external id
+    CREATE INDEX users_deleted_by_external_id ON users (external_id, deleted_at) WHERE deleted_at IS NOT NULL;
+    INSERT INTO users (username, display_name, password_hash, created_at, deleted_at)
+        VALUES ('~system', 'System', '', 0, 0);                             -- the sender of system messages (no login)
+    CREATE TABLE revoked_tokens (
+        token_id TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
 ]
 
 

@@ -26,9 +26,9 @@ import asyncio
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
-from ...errors import Conflict, NotFound, Unavailable
+from ...errors import NotFound, Unavailable
 from ..base import (
     MemberRecord,
     MessagePage,
@@ -38,12 +38,12 @@ from ..base import (
     RoomSummary,
     Store,
     StoredMessage,
-    UserRecord,
 )
 from . import messages as msgs
 from . import rooms, rows
 from .messages import MessageChangesStore
 from .rooms import RoomAdminStore
+from .users import UsersStore
 from .rows import MESSAGE_COLUMNS as _MESSAGE_COLUMNS, ROOM_COLUMNS as _ROOM_COLUMNS, ROOM_WIDTH, key as _key
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-class SQLiteStore(RoomAdminStore, MessageChangesStore, Store):
+class SQLiteStore(UsersStore, RoomAdminStore, MessageChangesStore, Store):
     """:class:`Store` on one SQLite file."""
 
     def __init__(self, path: Path | str, synchronous: str = "FULL") -> None:
@@ -82,56 +82,14 @@ class SQLiteStore(RoomAdminStore, MessageChangesStore, Store):
         self._pending: list[tuple[int, int, NewMessage, asyncio.Future[StoredMessage]]] = []
         self._flushing = False
         self._flusher: asyncio.Task[None] | None = None
+        self._system: int | None = None
 
-    # -- users -------------------------------------------------------------
-
-    async def create_user(self, username: str, display_name: str, password_hash: str, created_at: int) -> UserRecord:
-        def _create() -> UserRecord:
-            with self._write() as db:
-                cur = db.execute(
-                    "INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                    (username, display_name, password_hash, created_at),
-                )
-            return UserRecord(str(cur.lastrowid), username, display_name, password_hash, created_at, None)
-
-        try:
-            return await self._run(_create)
-        except sqlite3.IntegrityError:
-            raise Conflict("username: already taken") from None
-
-    async def get_user_by_username(self, username: str) -> UserRecord | None:
-        sql = "SELECT id, username, display_name, password_hash, created_at, last_seen FROM users WHERE username = ?"
-        row = self._query(sql, (username,), one=True)
-        return _user(row) if row else None
-
-    async def get_users(self, user_ids: Iterable[str]) -> list[UserRecord]:
-        keys = sorted({k for k in map(_key, user_ids) if k is not None})
-
-        out: list[UserRecord] = []
-        for chunk in _chunks(keys):
-            rows = self._query(
-                "SELECT id, username, display_name, password_hash, created_at, last_seen FROM users"
-                f" WHERE id IN ({_marks(len(chunk))})",
-                chunk,
-            )
-            out.extend(map(_user, rows))
-        return out
-
-    async def search_users(self, prefix: str, limit: int) -> list[UserRecord]:
-        # Usernames hold only letters, digits, "_", "." and "-", so a range on the
-        # NOCASE index is an exact prefix match (no LIKE wildcards to escape).
-        sql = (
-            "SELECT id, username, display_name, password_hash, created_at, last_seen FROM users"
-            " WHERE username >= ? AND username < ? ORDER BY username LIMIT ?"
-        )
-        args = (prefix, prefix + "\U0010ffff", limit)
-        return [_user(r) for r in self._query(sql, args)]
-
-    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        await self._write_one("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, _key(user_id)))
-
-    async def set_last_seen(self, user_id: str, last_seen: int) -> None:
-        await self._write_one("UPDATE users SET last_seen = ? WHERE id = ?", (last_seen, _key(user_id)))
+    async def _system_user(self) -> int | None:
+        """The key of the row that stands for the server as the sender of system messages."""
+        if self._system is None:
+            row = self._query("SELECT id FROM users WHERE username = '~system'", one=True)
+            self._system = row[0] if row else None
+        return self._system
 
     # -- rooms and memberships --------------------------------------------
 
@@ -189,7 +147,7 @@ class SQLiteStore(RoomAdminStore, MessageChangesStore, Store):
         key = _key(room_id)
         if key is None:
             return None
-        sql = f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?"
+        sql = f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ? AND deleted_at IS NULL"
         row = self._query(sql, (key,), one=True)
         return _room(row) if row else None
 
@@ -216,8 +174,9 @@ class SQLiteStore(RoomAdminStore, MessageChangesStore, Store):
             with self._write() as db:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO memberships (user_id, room_id, joined_at, last_read_seq, last_read_message_id)"
-                    " SELECT ?, id, ?, last_seq, last_message_id FROM rooms WHERE id = ?",
-                    (user, joined_at, room),
+                    " SELECT ?, id, ?, last_seq, last_message_id FROM rooms WHERE id = ? AND deleted_at IS NULL"
+                    " AND NOT EXISTS (SELECT 1 FROM bans WHERE room_id = ? AND user_id = ?)",
+                    (user, joined_at, room, room, user),
                 )
                 return cur.rowcount == 1
 
@@ -241,55 +200,70 @@ class SQLiteStore(RoomAdminStore, MessageChangesStore, Store):
         )
         return [str(r[0]) for r in self._query(sql, (_key(user_id),))]
 
-    async def list_room_summaries(self, user_id: str) -> list[RoomSummary]:
-        return self._read(self._summaries, _key(user_id), None)
+    async def list_room_summaries(
+        self, user_id: str, limit: int | None = None, after: tuple[int, str] | None = None
+    ) -> list[RoomSummary]:
+        after_key = None if after is None else (after[0], _key(after[1]) or 0)
+        return self._read(self._summaries, _key(user_id), None, limit, after_key)
 
     async def get_room_summary(self, room_id: str, user_id: str) -> RoomSummary | None:
         room = _key(room_id)
         if room is None:
             return None
-        found = self._read(self._summaries, _key(user_id), room)
+        found = self._read(self._summaries, _key(user_id), room, None, None)
         return found[0] if found else None
 
     @staticmethod
-    def _summaries(db: sqlite3.Connection, user: int | None, room: int | None) -> list[RoomSummary]:
-        # One pass: the room, the reader's pointer, the last message and the member
-        # list come from one indexed query. Unread count is O(1): seq is dense per
-        # room (taken in the insert's transaction), so it is last seq minus the
-        # reader's. Unread mentions are a range count on the mentions key.
+    def _summaries(db: sqlite3.Connection, user: int | None, room: int | None, limit: int | None,
+                   after: tuple[int, int] | None) -> list[RoomSummary]:
+        # The page is chosen first (the member's rooms by activity, from the
+        # cursor, LIMIT), then only its rooms get the expensive columns: the
+        # member list, the unread mention count and the last message. Unread
+        # count is O(1): seq is dense per room (taken in the insert's
+        # transaction), so it is last seq minus the reader's; unread mentions
+        # are a range count on the mentions key.
         w = ROOM_WIDTH
+        where, args = "m.user_id = ?", [user]
+        if room is not None:
+            where += " AND m.room_id = ?"
+            args.append(room)
+        if after is not None:
+            where += " AND (r.last_activity_at < ? OR (r.last_activity_at = ? AND r.id < ?))"
+            args += [after[0], after[0], after[1]]
         sql = (
-            f"SELECT {rows.prefixed(_ROOM_COLUMNS, 'r')}, r.last_seq - m.last_read_seq, m.last_read_message_id,"
+            "WITH page AS MATERIALIZED (SELECT m.room_id, m.user_id, m.last_read_seq, m.last_read_message_id"
+            f" FROM memberships m JOIN rooms r ON r.id = m.room_id WHERE {where}"
+            " ORDER BY r.last_activity_at DESC, r.id DESC" + (" LIMIT ?" if limit is not None else "") + ")"
+            f" SELECT {rows.prefixed(_ROOM_COLUMNS, 'r')}, r.last_seq - p.last_read_seq, p.last_read_message_id,"
             " (SELECT group_concat(x.user_id || ':' || x.role || ':' || ifnull(x.muted_until, '') || ':' || x.joined_at)"
             "  FROM memberships x WHERE x.room_id = r.id),"
-            " (SELECT count(*) FROM mentions n WHERE n.user_id = m.user_id AND n.room_id = r.id"
-            "  AND n.seq > m.last_read_seq),"
+            " (SELECT count(*) FROM mentions n WHERE n.user_id = p.user_id AND n.room_id = r.id"
+            "  AND n.seq > p.last_read_seq),"
             f" {rows.prefixed(_MESSAGE_COLUMNS, 'l')}"
-            " FROM memberships m JOIN rooms r ON r.id = m.room_id LEFT JOIN messages l ON l.id = r.last_message_id"
-            " WHERE m.user_id = ?"
+            " FROM page p JOIN rooms r ON r.id = p.room_id LEFT JOIN messages l ON l.id = r.last_message_id"
+            " ORDER BY r.last_activity_at DESC, r.id DESC"
         )
-        args: tuple[Any, ...] = (user,)
-        if room is not None:
-            sql += " AND m.room_id = ?"
-            args = (user, room)
-        found = db.execute(sql + " ORDER BY r.last_activity_at DESC, r.id DESC", args).fetchall()
-        return [
-            RoomSummary(
+        if limit is not None:
+            args.append(limit)
+        out = []
+        for r in db.execute(sql, args).fetchall():
+            members = _members(r[w + 2])
+            out.append(RoomSummary(
                 room=_room(r),
-                member_ids=tuple(m.user_id for m in _members(r[w + 2])),
+                member_ids=tuple(m.user_id for m in members),
                 last_message=_message(r[w + 4:]) if r[w + 4] is not None else None,
                 unread_count=max(0, r[w]),
                 last_read_message_id=str(r[w + 1]) if r[w + 1] is not None else None,
                 unread_mention_count=r[w + 3],
-                members=_members(r[w + 2]),
-            )
-            for r in found
-        ]
+                members=members,
+            ))
+        return out
 
     # -- messages ----------------------------------------------------------
 
     async def add_message(self, message: NewMessage) -> StoredMessage:
-        room, sender = _key(message.room_id), _key(message.sender_id)
+        room = _key(message.room_id)
+        sender = _key(message.sender_id) if message.sender_id is not None else await self._system_user()
         if room is None or sender is None:
             raise NotFound("room not found")
         future: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
