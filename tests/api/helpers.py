@@ -6,6 +6,7 @@ import asyncio
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
@@ -92,3 +93,75 @@ async def server_forgets(server: Any, sid: str, namespace: str = "/chat", timeou
     while server_holds(server, sid, namespace):
         assert loop.time() < deadline, f"the server still holds connection {sid}"
         await asyncio.sleep(0.01)
+
+
+# -- messages after they are sent (contract section 6) ---------------------------------
+
+
+def message_path(room_id: str, message_id: str) -> str:
+    """``/api/chat/rooms/{id}/messages/{messageId}`` (ids percent-encoded)."""
+    return f"/api/chat/rooms/{quote(room_id, safe='')}/messages/{quote(message_id, safe='')}"
+
+
+def reaction_path(room_id: str, message_id: str, emoji: str) -> str:
+    """``…/messages/{messageId}/reactions/{emoji}``, the emoji percent-encoded as UTF-8 (``/`` too)."""
+    return f"{message_path(room_id, message_id)}/reactions/{quote(emoji, safe='')}"
+
+
+def changes_path(room_id: str) -> str:
+    """``/api/chat/rooms/{id}/changes``."""
+    return f"/api/chat/rooms/{quote(room_id, safe='')}/changes"
+
+
+async def message_call(api: Any, method: str, who: Any, room_id: str, message_id: str, *,
+                       emoji: str | None = None, json: Any = None) -> tuple[int, Any]:
+    """One call on a message (or, with ``emoji``, on one of its reactions); returns ``(status, body)``."""
+    path = message_path(room_id, message_id) if emoji is None else reaction_path(room_id, message_id, emoji)
+    return await api.request(method, path, token=who.token, json=json)
+
+
+async def message_ok(api: Any, method: str, who: Any, room_id: str, message_id: str, *,
+                     emoji: str | None = None, json: Any = None) -> dict[str, Any]:
+    """:func:`message_call` that must answer 200 with a Message; returns it."""
+    status, body = await message_call(api, method, who, room_id, message_id, emoji=emoji, json=json)
+    assert status == 200, (method, emoji, json, status, body)
+    assert isinstance(body, dict) and body.get("id") == message_id, body
+    return body
+
+
+async def changes(api: Any, who: Any, room_id: str, **params: Any) -> dict[str, Any]:
+    """``GET …/changes`` that must answer 200; returns the page."""
+    status, body = await api.request("GET", changes_path(room_id), token=who.token,
+                                     params={k: str(v) for k, v in params.items()})
+    assert status == 200, (params, status, body)
+    assert isinstance(body, dict) and set(body) == {"messages", "hasMore", "lastChangeSeq"}, body
+    assert isinstance(body["hasMore"], bool) and type(body["lastChangeSeq"]) is int, body
+    return body
+
+
+# -- rooms and members (contract section 7) ---------------------------------------------
+
+
+def room_path(room_id: str, *parts: str) -> str:
+    """``/api/chat/rooms/{id}[/part…]`` (each segment percent-encoded)."""
+    return "/".join([f"/api/chat/rooms/{quote(room_id, safe='')}", *(quote(p, safe="") for p in parts)])
+
+
+def iso_in(seconds: float) -> str:
+    """The contract's time format (ms, ``Z``) for now plus ``seconds``."""
+    when = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+async def my_room(api: Any, who: Any, room_id: str) -> dict[str, Any] | None:
+    """``who``'s Room ``room_id`` from ``GET /api/chat/rooms``, or None when it is not in their list."""
+    status, rooms = await api.request("GET", "/api/chat/rooms", token=who.token)
+    assert status == 200, rooms
+    return next((r for r in rooms if r["id"] == room_id), None)
+
+
+async def roles(api: Any, who: Any, room_id: str) -> dict[str, tuple[str, Any]]:
+    """``{userId: (role, mutedUntil)}`` of the room's members, as ``who`` sees them."""
+    room = await my_room(api, who, room_id)
+    assert room is not None, f"room {room_id} is not in the list of {who.username}"
+    return {m["id"]: (m["role"], m["mutedUntil"]) for m in room["members"]}
