@@ -24,6 +24,9 @@ log = logging.getLogger("kallemny_sio")
 # 10 s before the store even closed. 1 s each still lets an ordinary REST
 # request finish; the whole exit, store closed, takes about 1-2 s.
 SHUTDOWN_TIMEOUT_SECONDS = 1.0
+# Request lines up to 64 KiB (aiohttp's default, 8 KiB, answers a longer URL with
+# its own plain-text 400 instead of the contract's error shape).
+HTTP_HANDLER_ARGS = {"max_line_size": 65536}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
             shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
             print=lambda text: log.info("listening on http://%s:%s", settings.host, settings.port),
             access_log=None,
+            handler_args=HTTP_HANDLER_ARGS,
         )
     except Unavailable as exc:
         _fail(f"DATABASE_URL: {exc.message}" if not exc.message.startswith(("DATABASE_URL", "REDIS_URL")) else exc.message)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from .errors import Invalid, validation_error
 
@@ -290,8 +290,20 @@ class PutUserRequest(Model):
     username: Username | None = None
 
 
+def _whole_number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**53 else value
+
+
 class TokenRequest(Model):
-    expires_in_minutes: int | None = Field(default=None, alias="expiresInMinutes", ge=1, le=525_600)
+    # JSON Schema counts 5.0 as an integer: so does this field, where bodies are otherwise strict.
+    expires_in_minutes: Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=525_600)] | None = Field(
+        default=None, alias="expiresInMinutes")
+
+
+class ExternalIdPath(Model):
+    """The ``{externalId}`` segment of a server API URL."""
+
+    external_id: ExternalId = Field(alias="externalId")
 
 
 class ServerCreateRoomRequest(CreateRoomRequest):

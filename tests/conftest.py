@@ -22,6 +22,7 @@ import pytest
 import socketio
 from aiohttp import web
 
+from kallemny_sio.__main__ import HTTP_HANDLER_ARGS
 from kallemny_sio.app import create_app
 from kallemny_sio.config import Limits, Settings
 
@@ -117,7 +118,7 @@ class RunningServer:
 
     async def start(self) -> "RunningServer":
         self.app = create_app(self.settings)
-        self._runner = web.AppRunner(self.app, shutdown_timeout=2.0)
+        self._runner = web.AppRunner(self.app, shutdown_timeout=2.0, **HTTP_HANDLER_ARGS)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.settings.port).start()
         return self

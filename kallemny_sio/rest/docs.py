@@ -23,9 +23,11 @@ from .http import json_response
 
 REF = "#/components/schemas/{model}"
 _REQUESTS = [s.RegisterRequest, s.LoginRequest, s.CreateRoomRequest, s.EditMessageRequest, s.UpdateRoomRequest,
-             s.AddMembersRequest, s.UpdateMemberRequest, s.ReportRequest]
+             s.AddMembersRequest, s.UpdateMemberRequest, s.ReportRequest, s.UpdateMeRequest, s.ChangePasswordRequest,
+             s.DeleteMeRequest, s.PutUserRequest, s.TokenRequest, s.ServerCreateRoomRequest, s.ServerMembersRequest,
+             s.ServerMessageRequest]
 _RESPONSES = [s.AuthOut, s.UserOut, s.MemberOut, s.RoomOut, s.MessageOut, s.MessagePageOut, s.ChangePageOut,
-              s.ReportOut, s.ErrorOut, s.HealthOut]
+              s.ReportOut, s.ReportsOut, s.TokenOut, s.ErrorOut, s.HealthOut]
 # SwaggerUIBundle options added to swagger-ui-py's defaults, as JavaScript source.
 # validatorUrl null: no validator badge, so no request to validator.swagger.io.
 SWAGGER_UI_PARAMETERS = {"validatorUrl": "null"}
@@ -163,6 +165,86 @@ def _room_paths(secured: list[dict[str, Any]], body: Any) -> dict[str, Any]:
     }
 
 
+def _account_paths(secured: list[dict[str, Any]], body: Any) -> dict[str, Any]:
+    """Contract section 8: an own account's token lifecycle."""
+    def op(summary: str, ok: dict[str, Any], request: type | None = None, description: str = "") -> dict[str, Any]:
+        operation = {"summary": summary, "description": description, "tags": ["auth"], "security": secured,
+                     "responses": {**ok, **_errors(401, 429)}}
+        if request is not None:
+            operation["requestBody"] = body(request)
+            operation["responses"].update(_errors(400, 413, 415))
+        return operation
+
+    wrong_password = {"403": _json(s.ErrorOut, "wrong password (the token stays valid)")}
+    return {
+        "/api/auth/me": {
+            "get": op("The caller", {"200": _json(s.UserOut, "the caller")}),
+            "patch": op("Change the caller's display name", {"200": _json(s.UserOut, "the caller")}, s.UpdateMeRequest,
+                        "The rooms' members get `UserUpdated`."),
+            "delete": op("Delete the caller's account", {"204": {"description": "deleted"}, **wrong_password},
+                         s.DeleteMeRequest, "Memberships end, tokens are refused, live sockets are cut on every node,"
+                         " the username is freed; messages stay."),
+        },
+        "/api/auth/logout": {"post": op("Refuse the presented token from now on", {"204": {"description": "done"}},
+                                        description="Sockets opened with it are disconnected within 1 s.")},
+        "/api/auth/password": {"post": op("Change the password", {"200": _json(s.AuthOut, "a new session"),
+                                                                  **wrong_password}, s.ChangePasswordRequest,
+                                          "Every older token of the user is refused; its sockets are disconnected.")},
+    }
+
+
+def _server_paths(body: Any) -> dict[str, Any]:
+    """Contract section 8: the server API, for the host application's backend."""
+    key = [{"serverKey": []}]
+    ext = _path("externalId", "the host application's user id", {"type": "string", "minLength": 1, "maxLength": 128})
+    room = _path("roomId", "a room id", {"type": "string", "minLength": 1, "maxLength": 64})
+
+    def op(summary: str, params: list[dict[str, Any]], ok: dict[str, Any], request: type | None = None,
+           description: str = "") -> dict[str, Any]:
+        operation = {"summary": summary, "description": description, "tags": ["server"], "security": key,
+                     "parameters": params,
+                     "responses": {**ok, **_errors(400, 401, 404, 429),
+                                   "404": _json(s.ErrorOut, "unknown user or room, or no KALLEMNY_API_KEY set")}}
+        if request is not None:
+            operation["requestBody"] = body(request)
+            operation["responses"].update(_errors(413, 415))
+        return operation
+
+    return {
+        "/api/server/users/{externalId}": {
+            "put": {**op("Create or update a user of the application", [ext],
+                         {"201": _json(s.UserOut, "created"), "200": _json(s.UserOut, "updated")}, s.PutUserRequest),
+                    "responses": {"201": _json(s.UserOut, "created"), "200": _json(s.UserOut, "updated"),
+                                  **_errors(400, 401, 409, 413, 415, 429),
+                                  "404": _json(s.ErrorOut, "no KALLEMNY_API_KEY set")}},
+            "delete": op("Delete a user", [ext], {"204": {"description": "deleted"}},
+                         description="Sockets cut on every node within 1 s, tokens refused, memberships ended;"
+                                     " messages stay."),
+        },
+        "/api/server/users/{externalId}/tokens": {"post": op(
+            "A Kallemny token for a user (for applications that let Kallemny sign)", [ext],
+            {"201": _json(s.TokenOut, "issued")}, s.TokenRequest)},
+        "/api/server/rooms": {"post": op("Create a room on behalf of a user", [],
+                                         {"201": _json(s.RoomOut, "created"),
+                                          "200": _json(s.RoomOut, "the existing private room of the pair")},
+                                         s.ServerCreateRoomRequest, "`createdBy` and `memberIds` are externalIds.")},
+        "/api/server/rooms/{roomId}/members": {"post": op("Add members (no role checks)", [room],
+                                                          {"200": _json(s.RoomOut, "the room")},
+                                                          s.ServerMembersRequest)},
+        "/api/server/rooms/{roomId}/members/{externalId}": {"delete": op(
+            "Remove a member (no role checks)", [room, ext], {"204": {"description": "removed"}})},
+        "/api/server/rooms/{roomId}/messages": {"post": op(
+            "Post a message as a member, or a system message", [room], {"201": _json(s.MessageOut, "stored")},
+            s.ServerMessageRequest, "Without `senderExternalId` the message has `type` \"system\" and `senderId`"
+                                    " null.")},
+        "/api/server/reports": {"get": op(
+            "Reports of messages, oldest first", [
+                _query("after", {"type": "string", "minLength": 1, "maxLength": 64}, "a report id"),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size")],
+            {"200": _json(s.ReportsOut, "a page of reports")})},
+    }
+
+
 def _paths() -> dict[str, Any]:
     secured = [{"bearer": []}]
     body = lambda m: {"required": True, "content": {"application/json": {"schema": _ref(m)}}}  # noqa: E731
@@ -210,6 +292,8 @@ def _paths() -> dict[str, Any]:
             "responses": {"200": _json(s.UserOut, "users", array=True), **_errors(400, 401)}}},
         **_message_paths(secured, body),
         **_room_paths(secured, body),
+        **_account_paths(secured, body),
+        **_server_paths(body),
     }
 
 
@@ -224,7 +308,11 @@ def openapi_document() -> dict[str, Any]:
                  "description": "REST API of the Kallemny chat server. Live chat runs over Socket.IO (namespace /chat); see the README."},
         "paths": _paths(),
         "components": {"schemas": defs.get("$defs", {}),
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+                       "securitySchemes": {
+                           "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                      "description": "a Kallemny token, or one signed by the trusted issuer"},
+                           "serverKey": {"type": "http", "scheme": "bearer",
+                                         "description": "KALLEMNY_API_KEY (the server API exists only when it is set)"}}},
     }
 
 

@@ -13,6 +13,7 @@ from ..core.accounts import Caller
 from ..keys import ACCOUNTS, CHAT
 from ..schemas import (
     CreateRoomRequest,
+    ExternalIdPath,
     PutUserRequest,
     ReportsQuery,
     ServerCreateRoomRequest,
@@ -24,23 +25,28 @@ from ..schemas import (
 from .http import json_response, read_json
 
 
+def _external_id(request: web.Request) -> str:
+    """The URL's ``{externalId}`` (1-128 characters, else 400 naming it)."""
+    return parse(ExternalIdPath, {"externalId": request.match_info["external_id"]}).external_id
+
+
 async def put_user(request: web.Request) -> web.Response:
     req = parse(PutUserRequest, await read_json(request))
     user, created = await request.app[ACCOUNTS].put_external_user(
-        request.match_info["external_id"], req.display_name, req.username)
+        _external_id(request), req.display_name, req.username)
     return json_response(user, status=201 if created else 200)
 
 
 async def delete_user(request: web.Request) -> web.Response:
     accounts = request.app[ACCOUNTS]
-    await accounts.delete_user(await accounts.external_user(request.match_info["external_id"]))
+    await accounts.delete_user(await accounts.external_user(_external_id(request)))
     return web.Response(status=204)
 
 
 async def issue_token(request: web.Request) -> web.Response:
     body = await read_json(request) if request.can_read_body else {}
     req = parse(TokenRequest, body)
-    token = await request.app[ACCOUNTS].token_for(request.match_info["external_id"], req.expires_in_minutes)
+    token = await request.app[ACCOUNTS].token_for(_external_id(request), req.expires_in_minutes)
     return json_response(token, status=201)
 
 
@@ -62,7 +68,7 @@ async def add_members(request: web.Request) -> web.Response:
 
 
 async def remove_member(request: web.Request) -> web.Response:
-    user = await request.app[ACCOUNTS].external_user(request.match_info["external_id"])
+    user = await request.app[ACCOUNTS].external_user(_external_id(request))
     await request.app[CHAT].admin.remove_member(None, request.match_info["room_id"], user.id)
     return web.Response(status=204)
 

@@ -88,6 +88,8 @@ def _negatable(label: str) -> bool:
     return bool(op.get("parameters") or op.get("requestBody"))
 
 
+SERVER_KEY = "fuzz-server-api-key-" + "k" * 32  # the server API is fuzzed too (KALLEMNY_API_KEY)
+
 # Rules the server enforces that a request valid by the OpenAPI document can
 # break (found by ``test_positive_data_accepted``): (operation, the server's
 # error message, the rule). None of them can be written as JSON Schema (they
@@ -105,6 +107,10 @@ UNDOCUMENTED_RULES: list[tuple[str, str, str]] = [
      "memberIds must name existing users (an unknown id is 400, contract section 3)"),
     ("POST /api/chat/rooms/{roomId}/members", r"^userIds: unknown user id",
      "userIds must name existing users (an unknown id is 400 and adds nobody, contract section 7)"),
+    ("POST /api/server/rooms/{roomId}/members", r"^userIds: unknown externalId",
+     "userIds must name existing users of the application (an unknown externalId is 400, contract section 8)"),
+    ("POST /api/server/rooms", r"^userIds: unknown externalId",
+     "memberIds must name existing users of the application (an unknown externalId is 400)"),
     ("POST /api/chat/rooms", r"^memberIds: a private room needs another user",
      "a private room's member id must not be the caller's own (400, contract section 3)"),
     ("GET /api/chat/rooms/{roomId}/messages", r"^before: give before or after, not both",
@@ -175,6 +181,7 @@ class World:
     room_ids: list[str]
     message_ids: list[str]
     schema: Any = None
+    spare_token: str = ""  # for POST /api/auth/logout, which refuses the token it is given
     outcomes: dict[tuple[GenerationMode, str], Outcome] = dataclasses.field(default_factory=dict)
 
     @property
@@ -189,7 +196,7 @@ async def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         database_url = f"sqlite:///{tmp_path_factory.mktemp('rest-fuzz') / 'kallemny.db'}"
     else:
         database_url = request.getfixturevalue("mongo_server").database_url(f"kt_fuzz_{unique_name('db')}")
-    server = await RunningServer(make_settings(database_url)).start()
+    server = await RunningServer(make_settings(database_url, api_key=SERVER_KEY)).start()
     try:
         import aiohttp
 
@@ -211,7 +218,11 @@ async def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
                         messages.append(ack["message"]["id"])
             finally:
                 await client.close()
-        yield World(server, alice.token, alice.username, [alice.id, bob.id, carol.id], [private["id"], group["id"]], messages)
+            status, spare = await api.request("POST", "/api/auth/login",
+                                              json={"username": alice.username, "password": PASSWORD})
+            assert status == 200, spare
+        yield World(server, alice.token, alice.username, [alice.id, bob.id, carol.id], [private["id"], group["id"]],
+                    messages, spare_token=spare["token"])
     finally:
         await server.stop()
 
@@ -221,7 +232,10 @@ async def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 def _strategy(world: World, op: Any, mode: GenerationMode) -> Any:
     """Schemathesis' cases for ``op``, with the token pinned and (positive) some aimed at real things."""
-    headers = {"Authorization": f"Bearer {world.token}"} if "/api/chat/" in op.path else None
+    token = world.spare_token if op.path == "/api/auth/logout" else world.token
+    headers = ({"Authorization": f"Bearer {token}"} if "/api/chat/" in op.path or op.path.startswith("/api/auth/")
+               and _secured(op.label) else {"Authorization": f"Bearer {SERVER_KEY}"} if "/api/server/" in op.path
+               else None)
     base = op.as_strategy(mode, headers=headers)
     label = op.label
     if label == "GET /api/chat/rooms/{roomId}/messages":
