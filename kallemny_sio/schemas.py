@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
+import annotated_types
 import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
@@ -296,7 +297,7 @@ def _whole_number(value: Any) -> Any:
 
 class TokenRequest(Model):
     # JSON Schema counts 5.0 as an integer: so does this field, where bodies are otherwise strict.
-    expires_in_minutes: Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=525_600)] | None = Field(
+    expires_in_minutes: Annotated[int, annotated_types.Interval(ge=1, le=525_600), BeforeValidator(_whole_number)] | None = Field(
         default=None, alias="expiresInMinutes")
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
+import socketio
 from pydantic import BaseModel
 
 from kallemny_sio.schemas import ErrorOut
@@ -165,3 +167,71 @@ async def roles(api: Any, who: Any, room_id: str) -> dict[str, tuple[str, Any]]:
     room = await my_room(api, who, room_id)
     assert room is not None, f"room {room_id} is not in the list of {who.username}"
     return {m["id"]: (m["role"], m["mutedUntil"]) for m in room["members"]}
+
+
+# -- the host application's users, the server API, tokens (contract section 8) ----------
+
+#: ``KALLEMNY_API_KEY`` of the test servers that turn the server API on (at least 32 bytes).
+API_KEY = "test-server-api-key-" + "k" * 32
+CUT_SECONDS = 1.0  # contract section 8: revoked sockets are disconnected within 1 s
+
+
+def server_path(*parts: str) -> str:
+    """``/api/server/part/…`` (each segment percent-encoded)."""
+    return "/".join(["/api/server", *(quote(p, safe="") for p in parts)])
+
+
+def on_disconnect(client: Any) -> asyncio.Event:
+    """An event set when the server ends ``client``'s ``/chat`` connection (register before the cause)."""
+    ended = asyncio.Event()
+    client.sio.on("disconnect", lambda *reason: ended.set(), namespace="/chat")
+    return ended
+
+
+async def cut_within(ended: asyncio.Event, what: str, seconds: float = CUT_SECONDS) -> None:
+    """``ended`` is set within ``seconds`` from now; call it as soon as the REST answer arrived."""
+    try:
+        await asyncio.wait_for(ended.wait(), seconds)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"{what} was still connected {seconds} s after the REST answer") from None
+
+
+async def still_served(client: Any, room_id: str) -> None:
+    """``client`` is connected and served: its own message comes back to it."""
+    assert client.sio.connected, f"{client.name} was disconnected"
+    message = await send(client, room_id, f"still here {uuid.uuid4().hex[:8]}")
+    await client.wait_for("ReceiveMessage", lambda m: m["id"] == message["id"])
+
+
+async def connect_refused(url: str, token: str | None, timeout: float = 5.0) -> Any:
+    """Connect to ``/chat`` over WebSocket with ``token`` expecting a refusal; returns the ``connect_error`` data."""
+    client = socketio.AsyncClient(reconnection=False)
+    errors: asyncio.Queue[Any] = asyncio.Queue()
+    client.on("connect_error", lambda data=None: errors.put_nowait(data), namespace="/chat")
+    try:
+        try:
+            await client.connect(url, namespaces=["/chat"], transports=["websocket"], wait_timeout=timeout,
+                                 auth={"token": token} if token is not None else None)
+        except socketio.exceptions.ConnectionError:
+            return await asyncio.wait_for(errors.get(), timeout)
+        raise AssertionError("the connection was accepted")
+    finally:
+        if client.eio.state == "connected":
+            await asyncio.wait_for(client.eio.disconnect(abort=True), timeout)
+
+
+async def assert_token_refused(api: Any, socket_url: str, token: str) -> None:
+    """``token`` answers 401 ``unauthorized`` on REST and ``connect_error`` ``"unauthorized"`` on Socket.IO."""
+    status, body = await api.request("GET", "/api/auth/me", token=token)
+    assert_error(status, body, 401, "unauthorized")
+    status, body = await api.request("GET", "/api/chat/rooms", token=token)
+    assert_error(status, body, 401, "unauthorized")
+    data = await connect_refused(socket_url, token)
+    assert isinstance(data, dict) and data.get("message") == "unauthorized", data
+
+
+async def login(api: Any, username: str, password: str = "correct horse battery") -> str:
+    """A fresh token for an own account (``POST /api/auth/login``)."""
+    status, body = await api.request("POST", "/api/auth/login", json={"username": username, "password": password})
+    assert status == 200, body
+    return body["token"]

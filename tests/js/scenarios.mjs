@@ -2,7 +2,11 @@
 // the Kallemny /chat namespace (contract section 4): the three ways to authenticate
 // (auth.token, an Authorization header, ?token=), refusal with "unauthorized", acks
 // through emitWithAck, the server events (ReceiveMessage, UserTyping, MessagesRead,
-// UserOnline/UserOffline), error acks, and the WebSocket and long-polling transports.
+// UserOnline/UserOffline), error acks, and the WebSocket and long-polling transports;
+// and contract section 6: EditMessage, DeleteMessage, AddReaction/RemoveReaction with
+// MessageUpdated / MessageDeleted at the other client, and SendMessage's extra fields.
+// Contract section 7 (room-admin): AddedToRoom, MemberUpdated and RemovedFromRoom at the
+// member being managed over REST.
 //
 // One scenario per process, driven by tests/js/test_js_client.py:
 //
@@ -11,7 +15,8 @@
 //
 // Config keys: scenario, url, a / b ({token, id, username}), roomId, foreignRoomId,
 // transports (A's, default: the client's own default, polling then upgrade),
-// peerTransports (B's, default: transports), mode / token (bad-token), timeoutMs.
+// peerTransports (B's, default: transports), mode / token (bad-token), emoji (react),
+// sideRoomId (room-admin: A and B's private room, for the marker), timeoutMs.
 //
 // Prints exactly one JSON line on stdout, {"ok": true, "scenario", ...details} or
 // {"ok": false, "scenario", "error"}, and exits 0 on success, 1 on failure. Every
@@ -171,6 +176,14 @@ function newClientMessageId() {
 function sameMessage(got, want) {
   const keys = ["id", "roomId", "senderId", "senderUsername", "content", "createdAt", "clientMessageId"];
   return keys.every((k) => got?.[k] === want?.[k]);
+}
+
+/** Deep equality of two JSON values, whatever the order of object keys. */
+function sameJSON(x, y) {
+  const canonical = (v) => Array.isArray(v) ? v.map(canonical)
+    : v && typeof v === "object" ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k])]))
+    : v;
+  return JSON.stringify(canonical(x)) === JSON.stringify(canonical(y));
 }
 
 function checkMessageAck(ack, who, roomId, content, clientMessageId) {
@@ -352,6 +365,189 @@ const scenarios = {
     check(leaked === 0, `the refused message reached B ${leaked} times`);
     return { ack };
   },
+
+  /** Contract section 6: EditMessage and DeleteMessage; the other client gets MessageUpdated / MessageDeleted. */
+  async "edit-delete"() {
+    const a = new Client("A", { auth: { token: config.a.token }, transports: config.transports });
+    const b = new Client("B", { auth: { token: config.b.token }, transports: config.peerTransports ?? config.transports });
+    await Promise.all([a.connect(), b.connect()]);
+    const original = await sendAndDeliver(a, config.a, [b], "first draft");
+    const id = original.id;
+
+    const edited = (await a.callOk("EditMessage", { roomId: config.roomId, messageId: id, content: "final text" })).message;
+    check(edited.id === id && edited.content === "final text", `EditMessage ack ${brief(edited)}`);
+    check(typeof edited.editedAt === "string" && edited.deletedAt === null, `edited message times ${brief(edited)}`);
+    check(edited.changeSeq > original.changeSeq, `edit changeSeq ${edited.changeSeq} not above ${original.changeSeq}`);
+    for (const c of [b, a]) {
+      const got = await c.waitFor("MessageUpdated", (d) => d?.id === id && d?.changeSeq === edited.changeSeq, "for the edit");
+      check(sameJSON(got, edited), `${c.name}: MessageUpdated ${brief(got)} differs from the ack ${brief(edited)}`);
+    }
+
+    const refused = await b.call("EditMessage", { roomId: config.roomId, messageId: id, content: "not mine" });
+    check(refused?.ok === false && refused.error?.code === "forbidden", `B's edit of A's message: ${brief(refused)}`);
+
+    const tombstone = (await a.callOk("DeleteMessage", { roomId: config.roomId, messageId: id })).message;
+    check(tombstone.content === "" && typeof tombstone.deletedAt === "string", `DeleteMessage ack ${brief(tombstone)}`);
+    check(tombstone.changeSeq > edited.changeSeq, `delete changeSeq ${tombstone.changeSeq} not above ${edited.changeSeq}`);
+    const deleted = await b.waitFor("MessageDeleted", (d) => d?.id === id, "for the delete");
+    check(sameJSON(deleted, tombstone), `MessageDeleted ${brief(deleted)} differs from the ack ${brief(tombstone)}`);
+
+    const again = (await a.callOk("DeleteMessage", { roomId: config.roomId, messageId: id })).message;
+    check(sameJSON(again, tombstone), `deleting again changed the message: ${brief(again)}`);
+    await sendAndDeliver(a, config.a, [b], "barrier"); // anything the second delete sent arrives before it
+    const copies = b.matching("MessageDeleted", (d) => d?.id === id).length;
+    check(copies === 1, `B received MessageDeleted ${copies} times`);
+    return { messageId: id, changeSeqs: [original.changeSeq, edited.changeSeq, tombstone.changeSeq],
+             forbidden: refused.error.code, tombstone };
+  },
+
+  /** Contract section 6: AddReaction / RemoveReaction from both clients; counts reach the other one. */
+  async react() {
+    const a = new Client("A", { auth: { token: config.a.token }, transports: config.transports });
+    const b = new Client("B", { auth: { token: config.b.token }, transports: config.peerTransports ?? config.transports });
+    await Promise.all([a.connect(), b.connect()]);
+    const message = await sendAndDeliver(a, config.a, [b], "react to me");
+    const ref = { roomId: config.roomId, messageId: message.id };
+    const emoji = config.emoji ?? "👍";
+    const steps = [
+      [b, "AddReaction", [[emoji, 1]]],
+      [a, "AddReaction", [[emoji, 2]]],
+      [b, "AddReaction", [[emoji, 2]]], // again: ok, no change, no event
+      [b, "RemoveReaction", [[emoji, 1]]],
+    ];
+    const updates = [];
+    let seq = message.changeSeq;
+    for (const [actor, event, want] of steps) {
+      const got = (await actor.callOk(event, { ...ref, emoji })).message;
+      const counts = got.reactions.map((r) => [r.emoji, r.count]);
+      check(JSON.stringify(counts) === JSON.stringify(want), `${actor.name} ${event}: reactions ${brief(counts)} != ${brief(want)}`);
+      if (got.changeSeq === seq) continue; // a repeat changes nothing
+      check(got.changeSeq > seq, `${event} changeSeq ${got.changeSeq} not above ${seq}`);
+      const other = actor === a ? b : a;
+      const update = await other.waitFor("MessageUpdated", (d) => d?.id === message.id && d?.changeSeq === got.changeSeq,
+        `for ${event} by ${actor.name}`);
+      check(sameJSON(update, got), `${other.name}: MessageUpdated ${brief(update)} differs from the ack ${brief(got)}`);
+      updates.push(got.changeSeq);
+      seq = got.changeSeq;
+    }
+    const tooLong = await a.call("AddReaction", { ...ref, emoji: "x".repeat(33) });
+    check(tooLong?.ok === false && tooLong.error?.code === "invalid", `33-character emoji: ${brief(tooLong)}`);
+    await sendAndDeliver(a, config.a, [b], "barrier");
+    const seen = b.matching("MessageUpdated", (d) => d?.id === message.id).map((d) => d.changeSeq);
+    check(JSON.stringify(seen) === JSON.stringify(updates), `B's MessageUpdated changeSeqs ${brief(seen)} != ${brief(updates)}`);
+    return { messageId: message.id, updates, invalid: tooLong.error.code };
+  },
+
+  /** Contract section 6: SendMessage with replyToId, mentionedUserIds and customData, as B receives it. */
+  async "send-extras"() {
+    const a = new Client("A", { auth: { token: config.a.token }, transports: config.transports });
+    const b = new Client("B", { auth: { token: config.b.token }, transports: config.peerTransports ?? config.transports });
+    await Promise.all([a.connect(), b.connect()]);
+    const question = await sendAndDeliver(b, config.b, [a], "question");
+    const customData = { kind: "answer", tags: ["a", "ü"], n: 1.5, nested: { ok: true, none: null } };
+    const ack = await a.callOk("SendMessage", {
+      roomId: config.roomId, content: "answer", replyToId: question.id, mentionedUserIds: [config.b.id], customData,
+    });
+    const m = ack.message;
+    check(Object.keys(m).length === 16, `the message has ${Object.keys(m).length} keys, not 16: ${brief(m)}`);
+    check(m.replyToId === question.id, `replyToId ${m.replyToId} != ${question.id}`);
+    check(JSON.stringify(m.mentionedUserIds) === JSON.stringify([config.b.id]), `mentionedUserIds ${brief(m.mentionedUserIds)}`);
+    check(JSON.stringify(m.customData) === JSON.stringify(customData), `customData ${brief(m.customData)}`);
+    const got = await b.waitFor("ReceiveMessage", (d) => d?.id === m.id, `for message ${m.id}`);
+    check(sameJSON(got, m), `ReceiveMessage ${brief(got)} differs from the ack ${brief(m)}`);
+    const bad = await a.call("SendMessage", { roomId: config.roomId, content: "bad", customData: ["not", "an", "object"] });
+    check(bad?.ok === false && bad.error?.code === "invalid", `customData list: ${brief(bad)}`);
+    return { messageId: m.id, message: m };
+  },
+
+  /**
+   * Contract section 7: A (the group's owner) adds B over REST, mutes B, then removes B. B's client
+   * gets AddedToRoom then the room's next message, MemberUpdated, and RemovedFromRoom, after which the
+   * room's messages no longer reach it (proven by a later marker in sideRoomId, A and B's private room).
+   */
+  async "room-admin"() {
+    const a = new Client("A", { auth: { token: config.a.token }, transports: config.transports });
+    const b = new Client("B", { auth: { token: config.b.token }, transports: config.peerTransports ?? config.transports });
+    await Promise.all([a.connect(), b.connect()]);
+    const room = config.roomId;
+    const rest = async (method, path, body, want) => {
+      const response = await fetch(`${config.url}/api/chat/rooms/${encodeURIComponent(room)}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${config.a.token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(STEP_MS),
+      });
+      const text = await response.text();
+      check(response.status === want, `${method} ${path}: ${response.status} ${text.slice(0, 300)} (wanted ${want})`);
+      return text ? JSON.parse(text) : null;
+    };
+
+    await rest("POST", "/members", { userIds: [config.b.id] }, 200);
+    const added = await b.waitFor("AddedToRoom", (d) => d?.id === room, "for the room");
+    check(added.myRole === "member", `AddedToRoom myRole ${added.myRole}`);
+    check(added.members.some((m) => m.id === config.b.id), `AddedToRoom members lack B: ${brief(added.members)}`);
+    const joined = await a.waitFor("UserJoinedRoom", (d) => d?.roomId === room && d?.user?.id === config.b.id, "for B");
+    check(joined.addedBy === config.a.id, `UserJoinedRoom addedBy ${joined.addedBy} != ${config.a.id}`);
+    await sendAndDeliver(a, config.a, [b], "welcome, B");
+
+    const mutedUntil = new Date(Date.now() + 3600_000).toISOString();
+    await rest("PATCH", `/members/${encodeURIComponent(config.b.id)}`, { mutedUntil }, 200);
+    const updated = await b.waitFor("MemberUpdated", (d) => d?.roomId === room && d?.userId === config.b.id, "for B");
+    check(updated.mutedUntil === mutedUntil, `MemberUpdated mutedUntil ${updated.mutedUntil} != ${mutedUntil}`);
+    const muted = await b.call("SendMessage", { roomId: room, content: "am I muted?" });
+    check(muted?.ok === false && muted.error?.code === "forbidden", `muted SendMessage: ${brief(muted)}`);
+
+    await rest("DELETE", `/members/${encodeURIComponent(config.b.id)}`, null, 204);
+    const after = (await a.callOk("SendMessage", { roomId: room, content: "after B left" })).message;
+    const removed = await b.waitFor("RemovedFromRoom", (d) => d?.roomId === room, "for the room");
+    const left = await a.waitFor("UserLeftRoom", (d) => d?.roomId === room && d?.userId === config.b.id, "for B");
+    const marker = (await a.callOk("SendMessage", { roomId: config.sideRoomId, content: "marker" })).message;
+    await b.waitFor("ReceiveMessage", (d) => d?.id === marker.id, "for the marker");
+    const leaked = b.matching("ReceiveMessage", (d) => d?.id === after.id).length;
+    check(leaked === 0, `the message sent after the removal reached B ${leaked} times`);
+    return { added, joined, updated, muted: muted.error.code, removed, left,
+             transports: [a.transport, b.transport] };
+  },
+};
+
+// Contract section 8 (logout-disconnect): A and B are sockets of one user opened with two
+// tokens. A's token is logged out over REST (at config.restUrl, default config.url, so the
+// REST call may go to another node). A's socket must close within 1000 ms of the REST
+// answer, its automatic reconnection (on, as in a browser app) must end in connect_error
+// "unauthorized", and B, opened with the other token, must still send and receive.
+scenarios["logout-disconnect"] = async function logoutDisconnect() {
+  const within = (promise, ms, message) => {
+    let timer;
+    const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); });
+    return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  };
+  const a = new Client("A", { auth: { token: config.a.token }, transports: config.transports,
+                              reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200 });
+  const b = new Client("B", { auth: { token: config.b.token }, transports: config.peerTransports ?? config.transports });
+  await Promise.all([a.connect(), b.connect()]);
+  const transport = a.transport;
+  let disconnectedAt = null;
+  let reason = null;
+  const disconnected = new Promise((resolve) => a.socket.once("disconnect", (why) => {
+    disconnectedAt = Date.now();
+    reason = why;
+    if (why === "io server disconnect") a.socket.connect(); // the client does not retry this one by itself
+    resolve();
+  }));
+  const refused = new Promise((resolve) => a.socket.once("connect_error", resolve));
+
+  const response = await fetch(`${config.restUrl ?? config.url}/api/auth/logout`, {
+    method: "POST", headers: { Authorization: `Bearer ${config.a.token}` }, signal: AbortSignal.timeout(STEP_MS),
+  });
+  const answeredAt = Date.now();
+  check(response.status === 204, `POST /api/auth/logout: ${response.status} ${(await response.text()).slice(0, 300)}`);
+  await within(disconnected, 1000, "A was still connected 1000 ms after the logout's answer");
+  const error = await within(refused, STEP_MS, `no connect_error after A's reconnection (disconnect reason ${reason})`);
+  check(error.message === "unauthorized", `A's reconnection: connect_error ${brief(error.message)} != "unauthorized"`);
+  check(!a.socket.connected, "A is connected again with a logged-out token");
+  const message = await sendAndDeliver(b, config.b, [b], "the other token still works");
+  return { transport, reason, disconnectAfterMs: disconnectedAt - answeredAt, refused: error.message,
+           messageId: message.id };
 };
 
 // -- run -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The official JavaScript client, ``socket.io-client`` 4.x, against a real server.
 
-Proves contract section 4 from a browser/Node client's side: each test sets up
+Proves contract sections 4, 6 and 7 from a browser/Node client's side: each test sets up
 users and rooms over REST, then runs one scenario of ``scenarios.mjs`` in Node
 (authentication by ``auth``, header and query; refusal; send/ack/receive;
 typing; read receipts; presence; error acks; WebSocket-only, polling-only and
@@ -236,3 +236,106 @@ async def test_send_to_foreign_room_gets_forbidden_ack(server: RunningServer, ap
     assert result["ack"]["ok"] is False
     assert result["ack"]["error"]["code"] == "forbidden"
     assert (await api.history(b, foreign["id"]))["messages"] == []
+
+
+# -- messages after they are sent (contract section 6) ---------------------------------
+
+
+async def _stored(api: Api, who: Account, room_id: str, message_id: str) -> dict[str, Any]:
+    status, body = await api.request("GET", f"/api/chat/rooms/{room_id}/messages/{message_id}", token=who.token)
+    assert status == 200, body
+    return body
+
+
+@pytest.mark.parametrize("transports,peer", [
+    ("websocket", "websocket"),
+    ("polling", "polling"),
+    ("websocket", "polling"),
+], ids=["websocket-only", "polling-only", "websocket-to-polling"])
+async def test_edit_and_delete_reach_the_other_client(server: RunningServer, api: Api, pair: Any,
+                                                      transports: str, peer: str) -> None:
+    a, b, room = pair
+    result = await run_js(server, "edit-delete", a=user(a), b=user(b), roomId=room["id"],
+                          transports=TRANSPORTS[transports], peerTransports=TRANSPORTS[peer])
+    assert result["forbidden"] == "forbidden"
+    seqs = result["changeSeqs"]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+    # The tombstone is what is stored, in place in the history.
+    assert await _stored(api, b, room["id"], result["messageId"]) == result["tombstone"]
+    history = await api.history(b, room["id"])
+    assert [m["id"] for m in history["messages"]][0] == result["messageId"]
+    assert history["messages"][0]["content"] == "" and history["messages"][0]["deletedAt"] is not None
+
+
+@pytest.mark.parametrize("transport,emoji", [
+    ("websocket", "👍"),
+    ("polling", "👨‍👩‍👧‍👦"),
+], ids=["websocket", "polling-zwj-emoji"])
+async def test_reactions_reach_the_other_client(server: RunningServer, api: Api, pair: Any, transport: str,
+                                                emoji: str) -> None:
+    a, b, room = pair
+    result = await run_js(server, "react", a=user(a), b=user(b), roomId=room["id"], emoji=emoji,
+                          transports=TRANSPORTS[transport])
+    assert len(result["updates"]) == 3 and result["invalid"] == "invalid"
+    stored = await _stored(api, a, room["id"], result["messageId"])
+    assert stored["reactions"] == [{"emoji": emoji, "count": 1}]
+    assert stored["changeSeq"] == result["updates"][-1]
+
+
+async def test_reply_mentions_and_custom_data_from_the_js_client(server: RunningServer, api: Api, pair: Any) -> None:
+    a, b, room = pair
+    result = await run_js(server, "send-extras", a=user(a), b=user(b), roomId=room["id"], transports=WS)
+    assert await _stored(api, b, room["id"], result["messageId"]) == result["message"]
+    status, rooms = await api.request("GET", "/api/chat/rooms", token=b.token)
+    assert status == 200
+    (mine,) = [r for r in rooms if r["id"] == room["id"]]
+    assert mine["unreadMentionCount"] == 1
+
+
+# -- rooms and members (contract section 7) --------------------------------------------
+
+
+@pytest.mark.parametrize("transports,peer", [
+    ("websocket", "websocket"),
+    ("polling", "polling"),
+    ("websocket", "polling"),
+], ids=["websocket-only", "polling-only", "websocket-to-polling"])
+async def test_added_muted_and_removed_member_events_reach_the_js_client(server: RunningServer, api: Api,
+                                                                         transports: str, peer: str) -> None:
+    a, b = await api.register(), await api.register()
+    room = await api.create_group(a, [], name="managed by A")
+    side = await api.create_private(a, b)
+    result = await run_js(server, "room-admin", a=user(a), b=user(b), roomId=room["id"], sideRoomId=side["id"],
+                          transports=TRANSPORTS[transports], peerTransports=TRANSPORTS[peer])
+    assert result["transports"] == [transports, peer]
+    added = result["added"]
+    assert added["id"] == room["id"] and added["type"] == "group" and added["name"] == "managed by A"
+    assert {m["id"]: m["role"] for m in added["members"]} == {a.id: "owner", b.id: "member"}
+    assert result["joined"]["user"]["id"] == b.id and result["joined"]["addedBy"] == a.id
+    updated = result["updated"]
+    assert set(updated) == {"roomId", "userId", "role", "mutedUntil"}
+    assert (updated["roomId"], updated["userId"], updated["role"]) == (room["id"], b.id, "member")
+    assert result["muted"] == "forbidden"
+    assert result["removed"] == {"roomId": room["id"], "reason": "removed"}
+    assert result["left"] == {"roomId": room["id"], "userId": b.id, "reason": "removed"}
+    status, rooms = await api.request("GET", "/api/chat/rooms", token=b.token)
+    assert status == 200 and room["id"] not in [r["id"] for r in rooms]
+
+
+# -- tokens (contract section 8) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_logout_disconnects_the_js_client_within_1s_and_its_reconnect_is_refused(
+        server: RunningServer, api: Api, transport: str) -> None:
+    a, b = await api.register(), await api.register()
+    room = await api.create_private(a, b)
+    status, other = await api.request("POST", "/api/auth/login",
+                                      json={"username": a.username, "password": "correct horse battery"})
+    assert status == 200, other
+    result = await run_js(server, "logout-disconnect", a=user(a), b={**user(a), "token": other["token"]},
+                          roomId=room["id"], transports=TRANSPORTS[transport])
+    assert result["transport"] == transport
+    assert result["disconnectAfterMs"] <= 1000 and result["refused"] == "unauthorized", result
+    status, body = await api.request("GET", "/api/auth/me", token=a.token)
+    assert status == 401, body

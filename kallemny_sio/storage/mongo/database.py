@@ -58,6 +58,18 @@ class Database:
     def _changes(self) -> AsyncCollection[Doc]:
         return self._database().changes
 
+    @property
+    def _bans(self) -> AsyncCollection[Doc]:
+        return self._database().bans
+
+    @property
+    def _blocks(self) -> AsyncCollection[Doc]:
+        return self._database().blocks
+
+    @property
+    def _reports(self) -> AsyncCollection[Doc]:
+        return self._database().reports
+
     async def _latest_message(self, room: ObjectId) -> Doc | None:
         """The ``_id`` and ``seq`` of the room's last message in history."""
         return await self._messages.find_one({"room": room}, {"seq": 1}, sort=[("seq", -1)])

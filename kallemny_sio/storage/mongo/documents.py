@@ -6,13 +6,17 @@ Collections (one document per thing; ids are ``ObjectId`` and leave as strings):
     ``username`` (as typed), ``username_lower``, ``display_name``,
     ``password_hash``, ``created_at``, ``last_seen``.
 ``rooms``
-    ``type``, ``name``, ``is_public``, ``created_by``, ``created_at``,
+    ``type``, ``name``, ``topic``, ``custom_data`` (JSON text), ``is_public``, ``created_by``, ``created_at``,
     ``last_activity_at``, ``last_seq``, ``last_change_seq`` and ``last_message``
     (a copy of the latest message in its latest state, without who reacted,
     so that a room list takes three queries however many rooms it shows) and,
     for private rooms only, ``pair_key`` (the two user ids, sorted, joined by ``:``).
+    ``closing`` is set (to a token) only while an emptied group is being
+    deleted, see :mod:`.lifecycle`.
 ``memberships``
-    ``room``, ``user``, ``joined_at``, the member's read pointer (``read_seq``,
+    ``room``, ``user``, ``joined_at``, ``role`` (``"owner"``, ``"admin"``,
+    ``"member"``; at most one owner per room, a unique partial index),
+    ``muted_until``, the member's read pointer (``read_seq``,
     ``read_message_id``, ``read_at``) and ``unread_mentions`` (the ``seq`` of
     each unread message that mentions them). Read state lives here, not in a
     collection of its own: it exists exactly as long as the membership, every
@@ -28,6 +32,15 @@ Collections (one document per thing; ids are ``ObjectId`` and leave as strings):
     the database except to a writer.
 ``changes``
     The change log, see :mod:`.change_log`.
+``bans``
+    ``room``, ``user``, ``banned_by``, ``banned_at``; unique (room, user).
+``blocks``
+    ``blocker``, ``blocked``, ``created_at``; unique (blocker, blocked).
+``reports``
+    ``_id`` an integer (dense, in the order reports were made, see
+    :mod:`.safety`), ``room``, ``message``, ``reporter``, ``reason``,
+    ``created_at``, ``message_json`` (the Message as reported). No link is
+    enforced: a report outlives its room.
 ``meta``
     ``{"_id": "schema", "version"}``, see :mod:`.schema`.
 
@@ -43,7 +56,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from ...errors import NotFound
-from ..base import MessageRecord, NewMessage, ReadState, Reaction, RoomRecord, UserRecord
+from ..base import MemberRecord, MessageRecord, NewMessage, ReadState, Reaction, ReportRecord, RoomRecord, UserRecord
 from .driver import Doc
 
 #: Projection for every read that builds records: per-user reactions stay in the database.
@@ -107,6 +120,35 @@ def room_record(doc: Doc) -> RoomRecord:
         created_at=int(doc["created_at"]),
         last_activity_at=int(doc["last_activity_at"]),
         last_change_seq=int(doc.get("last_change_seq", doc.get("last_seq") or 0)),
+        topic=doc.get("topic"),
+        custom_data=doc.get("custom_data"),
+    )
+
+
+def member_record(doc: Doc) -> MemberRecord:
+    """A membership as a record (a membership not migrated yet reads as a plain member)."""
+    return MemberRecord(
+        user_id=str(doc["user"]),
+        role=doc.get("role") or "member",
+        muted_until=int_or_none(doc.get("muted_until")),
+        joined_at=int(doc["joined_at"]),
+    )
+
+
+def joining_order(doc: Doc) -> tuple[int, str]:
+    """The sort key of "joining order" (the oldest membership first; ties by user id, as SQLite orders them)."""
+    return int(doc["joined_at"]), str(doc["user"])
+
+
+def report_record(doc: Doc) -> ReportRecord:
+    return ReportRecord(
+        id=str(doc["_id"]),
+        room_id=str(doc["room"]),
+        message_id=str(doc["message"]),
+        reporter_id=str(doc["reporter"]),
+        reason=doc["reason"],
+        created_at=int(doc["created_at"]),
+        message=doc["message_json"],
     )
 
 
@@ -151,13 +193,17 @@ def unread_mentions(membership: Doc) -> int:
 # -- new documents ---------------------------------------------------------------
 
 
-def membership_doc(room: ObjectId, user: ObjectId, joined_at: int, latest: Doc | None = None) -> Doc:
-    """A membership whose read pointer starts at ``latest`` (a message) or nowhere."""
+def membership_doc(
+    room: ObjectId, user: ObjectId, joined_at: int, latest: Doc | None = None, role: str = "member"
+) -> Doc:
+    """A membership with ``role``, unmuted, whose read pointer starts at ``latest`` (a message) or nowhere."""
     return {
         "_id": ObjectId(),
         "room": room,
         "user": user,
         "joined_at": joined_at,
+        "role": role,
+        "muted_until": None,
         "read_seq": int(latest["seq"]) if latest else 0,
         "read_message_id": latest["_id"] if latest else None,
         "read_at": None,  # the pointer was placed, not read: no read time yet
@@ -216,6 +262,8 @@ def group_room_doc(created_by: ObjectId, name: str, is_public: bool, created_at:
         "_id": ObjectId(),
         "type": "group",
         "name": name,
+        "topic": None,
+        "custom_data": None,
         "is_public": bool(is_public),
         "created_by": created_by,
         "created_at": created_at,

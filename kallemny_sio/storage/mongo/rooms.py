@@ -1,17 +1,22 @@
-"""Rooms and memberships, and the room list (summaries) built from them."""
+"""Rooms and memberships, and the room list (summaries) built from them.
+
+Joining and leaving follow the protocols of :mod:`.lifecycle` (owner
+hand-over, deletion of an emptied group, no join into a deleted room).
+"""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ...errors import Unavailable
 from ..base import RoomRecord, RoomSummary
-from .database import Database
 from .documents import (
     group_room_doc,
+    joining_order,
+    member_record,
     membership_doc,
     message_record,
     oid,
@@ -23,9 +28,12 @@ from .documents import (
     unread_mentions,
 )
 from .driver import Doc, guarded
+from .lifecycle import LifecyclePart
+
+DUPLICATE_KEY = 11000
 
 
-class RoomsPart(Database):
+class RoomsPart(LifecyclePart):
     """Rooms, who is in them, and how each member sees them listed."""
 
     @guarded
@@ -33,6 +41,9 @@ class RoomsPart(Database):
         self, created_by: str, name: str, is_public: bool, member_ids: Sequence[str], created_at: int
     ) -> RoomRecord:
         """Create a group room and its memberships (duplicates in ``member_ids`` count once).
+
+        The creator's membership (when ``member_ids`` has it, as the caller
+        ensures) is the owner's, the others are members.
 
         Raises:
             NotFound: an id is not one this store could have made.
@@ -42,7 +53,10 @@ class RoomsPart(Database):
         doc = group_room_doc(creator, name, is_public, created_at)
         await self._rooms.insert_one(doc)
         if members:
-            await self._memberships.insert_many([membership_doc(doc["_id"], uid, created_at) for uid in members])
+            await self._memberships.insert_many(
+                [membership_doc(doc["_id"], uid, created_at, role="owner" if uid == creator else "member")
+                 for uid in members]
+            )
         return room_record(doc)
 
     @guarded
@@ -95,8 +109,8 @@ class RoomsPart(Database):
         room = oid(room_id)
         if room is None:
             return []
-        cursor = self._memberships.find({"room": room}, {"user": 1}).sort("_id", 1)
-        return [str(doc["user"]) async for doc in cursor]
+        docs = await self._memberships.find({"room": room}, {"user": 1, "joined_at": 1}).to_list()
+        return [str(doc["user"]) for doc in sorted(docs, key=joining_order)]
 
     @guarded
     async def is_member(self, room_id: str, user_id: str) -> bool:
@@ -108,25 +122,67 @@ class RoomsPart(Database):
 
     @guarded
     async def add_member(self, room_id: str, user_id: str, joined_at: int) -> bool:
-        """Add a member whose read pointer starts at the room's latest message.
+        """Add a member (role ``"member"``) whose read pointer starts at the room's latest message.
+
+        Unlike SQLite's, this also refuses a user banned from the room (the
+        core checks that first; here it closes the race with a concurrent ban).
 
         Returns:
-            ``False`` if they already were a member, or the room does not exist.
+            ``False`` if they already were a member, are banned, or the room does
+            not exist (or is deleted while they join).
         """
-        room, user = oid(room_id), oid(user_id)
-        if room is None or user is None or await self._rooms.find_one({"_id": room}, {"_id": 1}) is None:
-            return False
-        latest = await self._latest_message(room)
-        return await self._insert_membership(membership_doc(room, user, joined_at, latest))
-
-    @guarded
-    async def remove_member(self, room_id: str, user_id: str) -> bool:
-        """End a membership (its read pointer and unread mentions with it); ``False`` if there was none."""
         room, user = oid(room_id), oid(user_id)
         if room is None or user is None:
             return False
-        result = await self._memberships.delete_one({"user": user, "room": room})
-        return result.deleted_count == 1
+        return bool(await self._add_members(room, [user], joined_at))
+
+    async def _add_members(self, room: ObjectId, users: list[ObjectId], joined_at: int) -> list[ObjectId]:
+        """Add ``users`` (distinct) who are neither members nor banned; those added, in the order given.
+
+        A ban that lands while they are inserted is checked again afterwards
+        (the ban inserts first and then removes the member, so one of the two
+        sees the other), and so is the room's deletion (:meth:`_confirm_join`).
+        """
+        if not users or await self._rooms.find_one({"_id": room}, {"_id": 1}) is None:
+            return []
+        banned = await self._banned_among(room, users)
+        present = set(await self._memberships.distinct("user", {"room": room, "user": {"$in": users}}))
+        wanted = [user for user in users if user not in banned and user not in present]
+        if not wanted:
+            return []
+        latest = await self._latest_message(room)
+        inserted = await self._insert_memberships([membership_doc(room, user, joined_at, latest) for user in wanted])
+        if not inserted or not await self._confirm_join(room, inserted):
+            return []
+        added = [doc["user"] for doc in inserted]
+        banned = await self._banned_among(room, added)
+        for user in banned:
+            await self._depart(room, user)
+        return [user for user in added if user not in banned]
+
+    async def _insert_memberships(self, docs: list[Doc]) -> list[Doc]:
+        """Insert memberships in one write; those that went in (a concurrent join may have made the others)."""
+        try:
+            await self._memberships.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if exc.details.get("writeConcernErrors") or any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            failed = {int(e["index"]) for e in errors}
+            return [doc for i, doc in enumerate(docs) if i not in failed]
+        return docs
+
+    @guarded
+    async def remove_member(self, room_id: str, user_id: str) -> bool:
+        """End a membership (its read pointer and unread mentions with it); ``False`` if there was none.
+
+        In a group, an owner who leaves hands over and the last member's
+        departure deletes the group, as :mod:`.lifecycle` describes.
+        """
+        room, user = oid(room_id), oid(user_id)
+        if room is None or user is None:
+            return False
+        return await self._depart(room, user)
 
     @guarded
     async def room_ids_for_user(self, user_id: str) -> list[str]:
@@ -151,23 +207,35 @@ class RoomsPart(Database):
     # -- the room list ---------------------------------------------------------------
 
     @guarded
-    async def list_room_summaries(self, user_id: str) -> list[RoomSummary]:
-        """The user's rooms, most recent activity (last message, else creation) first."""
+    async def list_room_summaries(
+        self, user_id: str, limit: int | None = None, after: tuple[int, str] | None = None
+    ) -> list[RoomSummary]:
+        """The user's rooms, most recent activity (last message, else creation) first, ties by room id descending.
+
+        ``limit``/``after`` page through them (``after`` is the last shown room's
+        ``(last_activity_at, id)``). The page is chosen from the rooms' activity
+        times alone, then only its rooms are read in full: four queries
+        whatever the number of rooms.
+        """
         user = oid(user_id)
         if user is None:
             return []
-        memberships = await self._memberships.find({"user": user}).to_list()
-        room_oids = [m["room"] for m in memberships]
-        if not room_oids:
+        memberships = {m["room"]: m for m in await self._memberships.find({"user": user}).to_list()}
+        if not memberships:
             return []
-        rooms = {doc["_id"]: doc async for doc in self._rooms.find({"_id": {"$in": room_oids}})}
-        members = await self._members_by_room(list(rooms))
-        summaries = [
-            _summary(rooms[m["room"]], m, members.get(m["room"], [])) for m in memberships if m["room"] in rooms
-        ]
-        # Three queries whatever the number of rooms. Room ids break ties so that the
-        # order is stable between calls.
-        return sorted(summaries, key=lambda s: (s.room.last_activity_at, s.room.id), reverse=True)
+        times = await self._rooms.find({"_id": {"$in": list(memberships)}}, {"last_activity_at": 1}).to_list()
+        order = sorted(((int(doc["last_activity_at"]), doc["_id"]) for doc in times), reverse=True)
+        if after is not None:
+            at, last = after[0], oid(after[1])
+            order = [(t, r) for t, r in order if t < at or (t == at and last is not None and r < last)]
+        if limit is not None:
+            order = order[:max(limit, 0)]
+        page = [room for _, room in order]
+        if not page:
+            return []
+        rooms = {doc["_id"]: doc async for doc in self._rooms.find({"_id": {"$in": page}})}
+        members = await self._members_by_room(page)
+        return [_summary(rooms[room], memberships[room], members.get(room, [])) for room in page if room in rooms]
 
     @guarded
     async def get_room_summary(self, room_id: str, user_id: str) -> RoomSummary | None:
@@ -187,16 +255,18 @@ class RoomsPart(Database):
         members = await self._members_by_room([room_oid])
         return _summary(room, membership, members.get(room_oid, []))
 
-    async def _members_by_room(self, room_oids: list[ObjectId]) -> dict[ObjectId, list[str]]:
-        """Member ids of each room, in joining order, in one query."""
-        members: dict[ObjectId, list[str]] = {}
-        cursor = self._memberships.find({"room": {"$in": room_oids}}, {"room": 1, "user": 1}).sort("_id", 1)
-        async for doc in cursor:
-            members.setdefault(doc["room"], []).append(str(doc["user"]))
+    async def _members_by_room(self, room_oids: list[ObjectId]) -> dict[ObjectId, list[Doc]]:
+        """The memberships of each room (user, role, mute), in joining order, in one query."""
+        members: dict[ObjectId, list[Doc]] = {}
+        projection = {"room": 1, "user": 1, "role": 1, "muted_until": 1, "joined_at": 1}
+        async for doc in self._memberships.find({"room": {"$in": room_oids}}, projection):
+            members.setdefault(doc["room"], []).append(doc)
+        for docs in members.values():
+            docs.sort(key=joining_order)
         return members
 
 
-def _summary(room: Doc, membership: Doc, member_ids: list[str]) -> RoomSummary:
+def _summary(room: Doc, membership: Doc, roster: list[Doc]) -> RoomSummary:
     """One summary, from the room document (which carries its last message) and the membership."""
     latest = room.get("last_message")
     # Positions are dense (see MessagesPart._insert_in_order), so the unread messages
@@ -204,9 +274,10 @@ def _summary(room: Doc, membership: Doc, member_ids: list[str]) -> RoomSummary:
     unread = max(0, int(room.get("last_seq") or 0) - int(membership["read_seq"]))
     return RoomSummary(
         room=room_record(room),
-        member_ids=tuple(member_ids),
+        member_ids=tuple(str(doc["user"]) for doc in roster),
         last_message=None if latest is None else message_record(latest),
         unread_count=unread,
         last_read_message_id=str_or_none(membership.get("read_message_id")),
         unread_mention_count=unread_mentions(membership),
+        members=tuple(member_record(doc) for doc in roster),
     )

@@ -8,8 +8,13 @@ Schema versions, kept in ``meta`` as ``{"_id": "schema", "version": N}``:
     ``last_change_seq``, no ``changes`` collection.
 2
     The change log (:mod:`.change_log`) and messages after they are sent.
+3
+    Rooms and members after they are created (contract section 7):
+    memberships have ``role`` and ``muted_until``, rooms ``topic`` and
+    ``custom_data``; collections ``bans``, ``blocks``, ``reports``.
 
-The migration from 1 runs in :meth:`MongoStore.open`: each old message gets
+Each migration runs in :meth:`MongoStore.open`, those a database has not had
+yet in order. From 1: each old message gets
 this release's fields (``change_seq = seq``, ``updated_at = created_at``,
 type ``"user"``) and a creation entry in the log at position ``seq``, and each
 room ``last_change_seq = last_seq``. Every step only fills in what is
@@ -19,6 +24,17 @@ nodes opening at once only repeat each other's work. A node serves only once
 its own migration has finished, and by then no version-1 document is left
 (nodes of the previous release must be stopped before, as they would keep
 writing version-1 messages).
+
+From 2 (:func:`_migrate_roles`): in each group the creator's membership
+becomes the owner's (a creator who left: the oldest membership, in joining
+order), the others members; private rooms' memberships are members. Per room,
+the owner is set first (only on a membership still without a role), then
+every membership still without one becomes a member. Two nodes compute the
+same owner from the same documents, and the unique one-owner index refuses a
+second owner if the room changed between their reads (a membership then
+simply becomes a member), so it is idempotent and safe from two nodes at once,
+also while a node that finished first already serves. Rooms get ``topic`` and
+``custom_data`` (null), each only where missing so a concurrent update wins.
 """
 
 from __future__ import annotations
@@ -32,13 +48,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from .documents import upgraded_message
+from .documents import joining_order, upgraded_message
 from .driver import Doc
 from .users import USERNAME_COLLATION
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATION_BATCH = 500
 DUPLICATE_KEY = 11000
 
@@ -46,9 +62,13 @@ DUPLICATE_KEY = 11000
 async def prepare(db: AsyncDatabase[Doc]) -> None:
     """Create the indexes and migrate older documents (idempotent, safe from several nodes at once)."""
     await create_indexes(db)
-    if await _version(db) < SCHEMA_VERSION:
+    version = await _version(db)
+    if version < 2:
         await _migrate_messages(db)
         await _migrate_rooms(db)
+    if version < 3:
+        await _migrate_roles(db)
+    if version < SCHEMA_VERSION:
         await _set_version(db)
 
 
@@ -67,6 +87,16 @@ async def create_indexes(db: AsyncDatabase[Doc]) -> None:
     await db.memberships.create_index([("user", 1), ("room", 1)], name="user_room", unique=True)
     # member_ids, contact_ids, room summaries' member lists, dropping a deleted message's mentions.
     await db.memberships.create_index([("room", 1), ("user", 1)], name="room_user")
+    # At most one owner per room: an heir's promotion fails if the room has an owner
+    # again (see lifecycle). Memberships without a role (before migration) are outside it.
+    await db.memberships.create_index(
+        "room", name="one_owner", unique=True, partialFilterExpression={"role": "owner"}
+    )
+    # is_banned, and a user banned from a room is banned once.
+    await db.bans.create_index([("room", 1), ("user", 1)], name="room_user", unique=True)
+    # blocked_ids, blocked_between (one range of it), and one block per pair.
+    await db.blocks.create_index([("blocker", 1), ("blocked", 1)], name="blocker_blocked", unique=True)
+    # reports need none: their _id is their dense position (see safety).
     await _create_message_indexes(db)
     # Dense change positions, visible in order; and one chain of changes per message
     # (see change_log). message_prev also finds a message's latest change.
@@ -137,6 +167,40 @@ async def _migrate_rooms(db: AsyncDatabase[Doc]) -> None:
         ]
         await db.rooms.bulk_write(updates, ordered=False)
         query["_id"] = {"$gt": batch[-1]["_id"]}
+
+
+async def _migrate_roles(db: AsyncDatabase[Doc]) -> None:
+    """Give every membership without a role one (see the module's docstring), room by room."""
+    query: dict[str, Any] = {"role": {"$exists": False}}
+    rooms = 0
+    while batch := await db.memberships.find(query, {"room": 1}).sort("_id", 1).limit(MIGRATION_BATCH).to_list():
+        for room in dict.fromkeys(doc["room"] for doc in batch):
+            await _give_roles(db, room)
+            rooms += 1
+        query["_id"] = {"$gt": batch[-1]["_id"]}
+    await db.rooms.update_many({"topic": {"$exists": False}}, {"$set": {"topic": None}})
+    await db.rooms.update_many({"custom_data": {"$exists": False}}, {"$set": {"custom_data": None}})
+    if rooms:
+        log.info("schema %d: memberships of %d rooms given roles", SCHEMA_VERSION, rooms)
+
+
+async def _give_roles(db: AsyncDatabase[Doc], room: ObjectId) -> None:
+    """The owner of a group (its creator, else its oldest membership), then members for the rest."""
+    found = await db.rooms.find_one({"_id": room}, {"type": 1, "created_by": 1})
+    members = await db.memberships.find({"room": room}, {"user": 1, "joined_at": 1, "role": 1}).to_list()
+    if found is not None and found.get("type") == "group" and members:
+        if not any(m.get("role") == "owner" for m in members):
+            creator = [m for m in members if m["user"] == found.get("created_by")]
+            owner = creator[0] if creator else min(members, key=joining_order)
+            try:
+                await db.memberships.update_one(
+                    {"_id": owner["_id"], "role": {"$exists": False}}, {"$set": {"role": "owner", "muted_until": None}}
+                )
+            except DuplicateKeyError:
+                pass  # the room has an owner already (another node, or a hand-over since our read)
+    await db.memberships.update_many(
+        {"room": room, "role": {"$exists": False}}, {"$set": {"role": "member", "muted_until": None}}
+    )
 
 
 def _creation(message: Doc) -> Doc:

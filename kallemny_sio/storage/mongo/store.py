@@ -2,7 +2,10 @@
 
 :class:`MongoStore` is one class assembled from one part per aggregate, each
 in a module of its own: :mod:`.users`, :mod:`.rooms` (rooms, memberships and
-the room list), :mod:`.messages` (sending in order, history, read pointers,
+the room list) on top of :mod:`.lifecycle` (joining, leaving, owner
+hand-over and deleting an emptied group, without transactions),
+:mod:`.room_admin` (settings, roles, mutes, bans, deletion), :mod:`.safety`
+(blocks, reports), :mod:`.messages` (sending in order, history, read pointers,
 mentions), :mod:`.edits` (edits, deletions, reactions) on top of
 :mod:`.change_log` (change positions and the change feed). :mod:`.documents`
 describes the collections, :mod:`.schema` their indexes and migrations,
@@ -10,7 +13,9 @@ describes the collections, :mod:`.schema` their indexes and migrations,
 
 No operation needs a transaction, so a standalone server, a replica set and
 Atlas (``mongodb+srv://``) all work: the unique indexes carry every ordering
-and no-lost-update guarantee (see :mod:`.messages` and :mod:`.change_log`).
+and no-lost-update guarantee (see :mod:`.messages` and :mod:`.change_log`),
+and rules spanning documents are protocols safe under concurrency (see
+:mod:`.lifecycle`).
 Every driver error becomes a domain error
 (:class:`~kallemny_sio.errors.Unavailable` when the database cannot be
 reached) without the driver's text; no driver type leaves this package.
@@ -23,7 +28,8 @@ import pymongo
 from ..base import Store
 from .driver import guarded, new_client, open_error, write_concern
 from .edits import EditsPart
-from .rooms import RoomsPart
+from .room_admin import RoomAdminPart
+from .safety import SafetyPart
 from .schema import prepare
 from .users import UsersPart
 
@@ -32,7 +38,7 @@ DEFAULT_DATABASE = "kallemny"
 PING_TIMEOUT_SECONDS = 2.0
 
 
-class MongoStore(UsersPart, RoomsPart, EditsPart, Store):
+class MongoStore(UsersPart, RoomAdminPart, SafetyPart, EditsPart, Store):
     """The storage interface on MongoDB (a standalone server, a replica set or Atlas)."""
 
     def __init__(self, database_url: str) -> None:
