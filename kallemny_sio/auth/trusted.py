@@ -99,7 +99,7 @@ class TrustedIssuer:
             issuer: the ``iss`` the app puts in its tokens.
             secret: the shared HS256 secret (exactly one of ``secret`` / ``jwks_url``).
             jwks_url: where the app publishes its RS256 / ES256 public keys.
-            audience: when set, a token's ``aud`` must name it.
+            audience: when set, a token's ``aud`` must name it; unset, ``aud`` is not checked.
             jwks_timeout_seconds: the longest a verify waits for the key set.
             unknown_kid_refetch_seconds: at most one refetch per this interval
                 for a ``kid`` the cached key set does not hold.
@@ -170,7 +170,8 @@ class TrustedIssuer:
             return jwt.decode(
                 token, key.key, algorithms=[key.algorithm], issuer=self._issuer,
                 audience=self._audience, leeway=CLOCK_SKEW_SECONDS,
-                options={"require": ["exp", "iss", "sub"]},
+                # No audience configured: aud is not checked (identity providers put one in every token).
+                options={"require": ["exp", "iss", "sub"], "verify_aud": self._audience is not None},
             )
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
             return None

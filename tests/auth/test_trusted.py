@@ -165,7 +165,6 @@ BAD_CLAIMS = [
     ("no-iss", dict(iss=None)),
     ("other-iss", dict(iss="https://other.example")),
     ("not-yet-valid", dict(nbf=int(time.time()) + 3600)),
-    ("aud-without-configured-audience", dict(aud="some-other-service")),
 ]
 
 
@@ -439,3 +438,8 @@ def test_exactly_one_of_secret_and_jwks_url():
         TrustedIssuer(ISSUER)
     with pytest.raises(ValueError):
         TrustedIssuer(ISSUER, secret=SECRET, jwks_url="http://127.0.0.1:1/jwks.json")
+
+
+async def test_aud_is_not_checked_when_no_audience_is_configured(shared: TrustedIssuer):
+    identity = await shared.verify(sign_hs256(claims_for(ISSUER, "u-aud", aud="some-other-service"), SECRET))
+    assert identity is not None and identity.external_id == "u-aud"
