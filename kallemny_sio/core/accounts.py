@@ -133,14 +133,16 @@ class Accounts:
         """A token of the host application: its user, created on first use, display name kept in step with ``name``."""
         assert self._trusted is not None
         identity = await self._trusted.verify(token)
-        if identity is None or self._revocations.is_revoked(identity.jti):
+        # A token without jti is named by its digest, so that a logout can still refuse it.
+        token_id = identity.jti if identity is not None and identity.jti else _digest(token)
+        if identity is None or self._revocations.is_revoked(token_id):
             raise Unauthorized("missing or invalid access token")
         deleted_at = await self._store.external_id_deleted_at(identity.external_id)
         issued_at = identity.issued_at
         if deleted_at is not None and (issued_at is None or issued_at <= deleted_at):
             raise Unauthorized("missing or invalid access token")  # minted for an account since deleted
         user = await self._external_user(identity.external_id, identity.name, None)
-        return Caller(user.id, user.username, identity.jti, identity.expires_at, user.token_generation)
+        return Caller(user.id, user.username, token_id, identity.expires_at, user.token_generation)
 
     async def _external_user(self, external_id: str, display_name: str | None,
                              username: str | None) -> UserRecord:
@@ -204,7 +206,7 @@ class Accounts:
             RateLimited: too many wrong current passwords for this account or address.
         """
         user = await self._user(caller.user_id)
-        await self._check_password(user, req.current_password, address)
+        await self._check_password(user, req.current_password, address, "currentPassword")
         new_hash = await self._passwords.hash(req.new_password, keys=self._fair_keys(address, user.username))
         generation = await self._store.bump_token_generation(user.id, new_hash)
         await self._revocations.end_sessions(user.id, below_generation=generation)
@@ -213,16 +215,16 @@ class Accounts:
     async def delete_me(self, caller: Caller, password: str, address: str) -> None:
         """Delete the caller's account (its password confirms it)."""
         user = await self._user(caller.user_id)
-        await self._check_password(user, password, address)
+        await self._check_password(user, password, address, "password")
         await self.delete_user(user)
 
-    async def _check_password(self, user: UserRecord, password: str, address: str) -> None:
+    async def _check_password(self, user: UserRecord, password: str, address: str, field: str) -> None:
         await self._guard.before_login(address, user.username)
         matches, _ = await self._passwords.verify(user.password_hash or None, password,
                                                   self._fair_keys(address, user.username))
         if not matches:
             await self._guard.login_failed(address, user.username)
-            raise Forbidden("currentPassword: wrong password")
+            raise Forbidden(f"{field}: wrong password")
 
     async def delete_user(self, user: UserRecord) -> None:
         """End the user's memberships, free the username, refuse its tokens, disconnect it everywhere."""
@@ -293,3 +295,7 @@ class Accounts:
         issued = self._tokens.issue(user.id, user.created_at, now_ms(), user.token_generation)
         online = await self._presence.online([user.id])
         return {"token": issued.token, "expiresAt": iso(issued.expires_at), "user": user_view(user, user.id in online)}
+
+
+def _digest(token: object) -> str:
+    return "sha256:" + hashlib.sha256(str(token).encode()).hexdigest()

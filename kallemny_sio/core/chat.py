@@ -136,7 +136,10 @@ class ChatService:
         view = await self.room(user_id, room.id)
         if created:
             await self._guard.room_created(user_id)
-            await self._delivery.emit("RoomCreated", view, [m["id"] for m in view["members"]])
+            # Each member gets the room as they see it (their own role, unread counts).
+            for member in view["members"]:
+                mine = view if member["id"] == user_id else await self.room(member["id"], room.id)
+                await self._delivery.emit("RoomCreated", mine, [member["id"]])
         return view, created
 
     async def join_room(self, caller: Caller, room_id: str) -> dict[str, Any]:
