@@ -15,6 +15,10 @@ times without ratios. Tables go to bench/results/latest.md and the raw figures
 to bench/results/latest.json. Workloads (i) flood and (j) login storm are
 Kallemny alone with its abuse limits on (the others run it with
 RATE_LIMITS=0); they print benchmarks.md's pass criteria as met / not met.
+Workload (e) on Kallemny also runs an RS256 variant: 1,000 distinct users of
+a trusted issuer (contract section 8) whose JWKS bench/trusted_issuer.py
+serves on 127.0.0.1, once as their first connect (the server creates each
+user) and once with the users existing; target < 1 s (--no-rs256: leave it out).
 
 Exit status: 0 when the run completed, however slow the figures. With
 --fail-on-errors: 1 when any Kallemny workload reported errors (ack errors or
@@ -77,6 +81,13 @@ CLIENTS_B = 200
 ROOM_SIZE_B = 10
 CLIENTS_A = 100
 IDLE_USERS = 10  # Kallemny (d)/(e): connections reuse the tokens of this many users
+# (e)'s RS256 variant: the host application's users, one token each, signed by
+# bench/trusted_issuer.py, which serves the JWKS (contract section 8)
+RS256_USERS = 1000
+RS256_ISSUER = "https://bench-app.example"
+STORM_TARGET_SEC = 1.0  # 1,000 RS256 connects at once, all connected within this (issue 17)
+RS256_RUNS = (("e-rs256-new", "users created by their first connect"), ("e-rs256-existing", "users existing"))
+TRUSTED_VARS = ("TRUSTED_JWT_ISSUER", "TRUSTED_JWT_SECRET", "TRUSTED_JWKS_URL", "TRUSTED_JWT_AUDIENCE", "KALLEMNY_API_KEY")
 PASSWORD = "bench-password-0001"
 STORAGE_TARGET = "< 5 ms p99"  # (f): the goal for the history, change-feed and room-list queries
 STORAGE_TARGET_PREFIXES = ("history", "change feed", "room list")
@@ -502,16 +513,17 @@ class Bench:
 
     # ---------------- starting and stopping
 
-    def server_cmd(self, name, port, redis_url=None, limits=None):
+    def server_cmd(self, name, port, redis_url=None, limits=None, extra_env=None):
         if name == "kallemny":
             cmd = [self.python, "-m", "kallemny_sio", "--host", "127.0.0.1", "--port", port,
                    "--database-url", "sqlite:///bench.db"]
             if redis_url:
                 cmd += ["--redis-url", redis_url]
             env = server_env_base()
-            for var in ("KALLEMNY_ENV", "REDIS_URL", "DATABASE_URL", "MONGODB_URI", "HOST", "PORT") + LIMIT_VARS:
+            for var in ("KALLEMNY_ENV", "REDIS_URL", "DATABASE_URL", "MONGODB_URI", "HOST", "PORT") + LIMIT_VARS + TRUSTED_VARS:
                 env.pop(var, None)
             env.update(NO_LIMITS if limits is None else limits)
+            env.update(extra_env or {})
             env["JWT_SECRET"] = self.jwt_secret
             if self.args.kallemny_database_url:
                 cmd[cmd.index("--database-url") + 1] = self.args.kallemny_database_url
@@ -526,11 +538,11 @@ class Bench:
             return ["node", BENCH / "node_server.js", "--host", "127.0.0.1", "--port", port], dict(os.environ), BENCH
         raise ValueError(name)
 
-    def start_server(self, name, redis_url=None, label="", limits=None) -> Server:
+    def start_server(self, name, redis_url=None, label="", limits=None, extra_env=None) -> Server:
         port = free_port()
         self.counter += 1
         log_path = self.tmp / f"{self.counter:02d}-{name}{label}.log"
-        cmd, env, cwd = self.server_cmd(name, port, redis_url, limits)
+        cmd, env, cwd = self.server_cmd(name, port, redis_url, limits, extra_env)
         proc = PROCS.start(cmd, env=env, cwd=cwd, log_path=log_path)
         server = Server(name, proc, port, log_path)
         try:
@@ -657,7 +669,8 @@ class Bench:
                 clients.append({"url": url, "token": None, "roomId": f"room-{room}"})
         return clients
 
-    def loadgen_config(self, name, workload, servers, extra_pids=None):
+    def loadgen_config(self, name, workload, servers, extra_pids=None, tokens=None):
+        """The load generator's config; tokens: (d)/(e) Kallemny's tokens instead of its first users'."""
         urls = [s.url for s in servers]
         cfg = dict(self.timing())
         cfg.update({
@@ -682,7 +695,8 @@ class Bench:
                     "credentials": [{"username": u["username"], "password": PASSWORD} for u in self.users],
                 }
         elif workload in "de":
-            tokens = [u["token"] for u in self.users[:IDLE_USERS]] if name == "kallemny" else None
+            if tokens is None and name == "kallemny":
+                tokens = [u["token"] for u in self.users[:IDLE_USERS]]
             pool = {"urls": urls, "tokens": tokens}
             if workload == "d":
                 cfg["kind"] = "idle"
@@ -741,6 +755,8 @@ class Bench:
                 self.ensure_kallemny_setup(server, self.args.workloads)
             cfg = self.loadgen_config(name, workload, [server])
             result = self.run_loadgen(cfg)
+            if workload == "e" and name == "kallemny":
+                result["distinctUsers"] = len(set(cfg["pool"]["tokens"]))
         except HarnessError as exc:
             errors.append(str(exc))
         finally:
@@ -750,6 +766,95 @@ class Bench:
             result["listenBacklog"] = server.backlog
         result["harnessErrors"] = errors
         return result
+
+    # ---------------- (e) with the host application's users: RS256 tokens of a trusted issuer
+
+    def start_issuer(self):
+        """bench/trusted_issuer.py on a free port: (its process, {url, statsUrl, tokens, ...}).
+
+        It signs RS256_USERS + 1 tokens: the last one, of a user outside the
+        storms, warms the server's key-set cache.
+        """
+        self.counter += 1
+        stem = self.tmp / f"{self.counter:02d}-trusted-issuer"
+        out_path, log_path = Path(f"{stem}.json"), Path(f"{stem}.log")
+        cmd = [self.python, BENCH / "trusted_issuer.py", "--issuer", RS256_ISSUER,
+               "--users", RS256_USERS + 1, "--out", out_path]
+        proc = PROCS.start(cmd, env=server_env_base(), cwd=self.tmp, log_path=log_path)
+        deadline = time.monotonic() + 120
+        while not out_path.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                PROCS.stop(proc)
+                log = tail(log_path)
+                why = (f"exited with status {proc.returncode}" if proc.returncode is not None
+                       else "did not serve its JWKS within 120 s")
+                raise HarnessError(f"trusted_issuer.py {why}" + (f"\n--- its output ---\n{log}" if log else ""))
+            time.sleep(0.1)
+        try:
+            issuer = json.loads(out_path.read_text())
+        except (OSError, ValueError) as exc:
+            PROCS.stop(proc)
+            raise HarnessError(f"trusted_issuer.py wrote no readable tokens ({exc.__class__.__name__})") from None
+        return proc, issuer
+
+    @staticmethod
+    def jwks_fetches(issuer):
+        """How many times the JWKS was fetched so far, or None."""
+        try:
+            status, payload, _ = http_json("GET", issuer["statsUrl"], timeout=5)
+        except (urllib.error.URLError, OSError):
+            return None
+        return payload.get("fetches") if status == 200 and isinstance(payload, dict) else None
+
+    def run_e_rs256(self):
+        """(e) with RS256_USERS of the host application's users, one RS256 token each.
+
+        One Kallemny with TRUSTED_JWT_ISSUER / TRUSTED_JWKS_URL; one REST
+        request of a user outside the storms loads the key set; then two
+        storms: the users' first connects (the server creates each user),
+        and, once those connections have closed, the same tokens again with
+        the users existing. {run id: result} for RS256_RUNS.
+        """
+        results = {rid: {"kind": "storm", "harnessErrors": []} for rid, _ in RS256_RUNS}
+        current = RS256_RUNS[0][0]  # the run a harness error belongs to
+        issuer_proc = server = None
+        try:
+            issuer_proc, issuer = self.start_issuer()
+            tokens, warm_token = issuer["tokens"][:RS256_USERS], issuer["tokens"][RS256_USERS]
+            say(f"[kallemny] signed {len(issuer['tokens']):,} RS256 tokens for distinct users in "
+                f"{issuer.get('signedSec')} s; JWKS served on 127.0.0.1")
+            server = self.start_server("kallemny", label="-e-rs256", extra_env={
+                "TRUSTED_JWT_ISSUER": RS256_ISSUER, "TRUSTED_JWKS_URL": issuer["url"]})
+            res = http_json_retry("GET", server.url + "/api/chat/rooms", token=warm_token)
+            if not res or res[0] != 200:
+                raise HarnessError(f"GET /api/chat/rooms with a trusted RS256 token answered "
+                                   f"{res[0] if res else None}: {json.dumps(res[1] if res else None)[:300]}")
+            for rid, _ in RS256_RUNS:
+                current = rid
+                cfg = self.loadgen_config("kallemny", "e", [server], tokens=tokens)
+                cfg["workload"] = rid
+                t = time.monotonic()
+                before = self.jwks_fetches(issuer)
+                result = self.run_loadgen(cfg)
+                after = self.jwks_fetches(issuer)
+                result.update({"distinctUsers": len(tokens), "auth": "RS256", "listenBacklog": server.backlog,
+                               "jwksFetches": after - before if None not in (before, after) else None,
+                               "harnessErrors": [], "elapsedSec": round(time.monotonic() - t, 1)})
+                results[rid] = result
+                # the storm's connections have closed on the client side; let the server finish with them
+                time.sleep(1.0 if self.quick else 2.0)
+        except HarnessError as exc:
+            results[current]["harnessErrors"].append(str(exc))
+        finally:
+            if server is not None:
+                self.stop_server(server, results[current]["harnessErrors"])
+            if issuer_proc is not None:
+                PROCS.stop(issuer_proc)
+        ids = [rid for rid, _ in RS256_RUNS]
+        if results[current]["harnessErrors"]:
+            for rid in ids[ids.index(current) + 1:]:
+                results[rid]["harnessErrors"].append(f"not run: {current} failed")
+        return results
 
     def run_h(self, name):
         errors: list = []
@@ -1043,6 +1148,11 @@ class Bench:
                 result["elapsedSec"] = round(time.monotonic() - t, 1)
                 self.results[name][workload] = result
                 say(f"[{name}] workload {workload}: {one_line(workload, result)}")
+                if workload == "e" and name == "kallemny" and not args.no_rs256:
+                    say(f"[{name}] workload e with {RS256_USERS:,} users' RS256 tokens from a trusted issuer ...")
+                    for rid, res in self.run_e_rs256().items():
+                        self.results[name][rid] = res
+                        say(f"[{name}] {rid}: {one_line(rid, res)}")
 
     def cleanup(self):
         PROCS.stop_all()
@@ -1201,9 +1311,21 @@ def storm_rows():
         ("connect p95 ms", lambda r: dig(r, "connectMs", "p95"), 0, "lower"),
         ("connect p99 ms", lambda r: dig(r, "connectMs", "p99"), 0, "lower"),
         ("server CPU seconds", lambda r: r.get("serverCpuSec"), 2, "lower"),
+        ("load generator CPU % of a core", lambda r: r.get("loadgenPctCore"), 0, None),
         ("kernel listen-queue overflows (SYNs dropped)", lambda r: dig(r, "net", "listenOverflows"), 0, None),
         ("listen backlog in effect", lambda r: r.get("listenBacklog"), 0, None),
+        ("distinct users (tokens)", lambda r: r.get("distinctUsers"), 0, None),
+        ("JWKS fetches during the storm", lambda r: r.get("jwksFetches"), 0, None),
+        (f"target: all connected in < {STORM_TARGET_SEC:g} s (issue 17)", storm_target, 0, None),
     ]
+
+
+def storm_target(r):
+    """met / not met for a Kallemny storm (its result has distinctUsers), None for the references."""
+    if r.get("distinctUsers") is None:
+        return None
+    sec = r.get("allConnectedSec")
+    return verdict(None if r.get("connected") is None else (sec is not None and sec < STORM_TARGET_SEC))
 
 
 def iso_ms(text):
@@ -1506,24 +1628,38 @@ def table(workload, results, servers, args):
         rows = storm_rows()
     else:
         rows = message_rows(workload)
-    head = ["figure"] + [SERVER_TITLES[s] for s in present] + [f"Kallemny/{s}" for s in refs] + ["better"]
+    # columns: (key, title, result); the ratio columns divide the "kallemny" column by a reference's
+    columns = [(s, SERVER_TITLES[s], results[s][workload]) for s in present]
+    kallemny_label = "Kallemny"
+    if workload == "e":
+        rs256 = [(rid, f"Kallemny RS256, {what}", results.get("kallemny", {}).get(rid)) for rid, what in RS256_RUNS]
+        rs256 = [c for c in rs256 if c[2] is not None]
+        if rs256:
+            at = next((i + 1 for i, c in enumerate(columns) if c[0] == "kallemny"), 0)
+            if at:
+                columns[at - 1] = ("kallemny", "Kallemny HS256", columns[at - 1][2])
+                kallemny_label = "Kallemny HS256"
+            columns[at:at] = rs256
+    head = (["figure"] + [title for _, title, _ in columns] + [f"{kallemny_label}/{s}" for s in refs] + ["better"])
     lines = [f"### {WORKLOAD_TITLES[workload]}", ""]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("| " + " | ".join(["---"] + ["---:"] * (len(head) - 2) + ["---"]) + " |")
     for label, get, digits, better in rows:
         vals = {}
-        for s in present:
+        for key, _, r in columns:
             try:
-                vals[s] = get(results[s][workload])
+                vals[key] = get(r)
             except (TypeError, IndexError, AttributeError):
-                vals[s] = None
+                vals[key] = None
         if all(v is None for v in vals.values()) and kind is None:
             continue
-        cells = [label] + [fmt(vals[s], digits) for s in present]
+        if workload == "e" and all(v is None for k, v in vals.items()) and label.startswith(("distinct", "JWKS", "target")):
+            continue
+        cells = [label] + [fmt(vals[key], digits) for key, _, _ in columns]
         cells += [ratio(vals.get("kallemny"), vals.get(s)) if better else "" for s in refs]
         cells.append(better or "")
         lines.append("| " + " | ".join(cells) + " |")
-    errs = ["; ".join(error_items(results[s][workload])) or "none" for s in present]
+    errs = ["; ".join(error_items(r)) or "none" for _, _, r in columns]
     lines.append("| " + " | ".join(["errors"] + errs + [""] * len(refs) + [""]) + " |")
     return "\n".join(lines)
 
@@ -1578,6 +1714,17 @@ def render(bench: Bench, meta: dict) -> str:
            "drops SYNs and the clients retry after 1 s, visible as overflows and a tail in (e)."),
         "**Node socket.io**: bare socket.io 4.8 with its defaults (permessage-deflate off, Node's listen backlog 511).",
     ]
+    if any(rid in bench.results.get("kallemny", {}) for rid, _ in RS256_RUNS):
+        notes.append(f"(e) RS256: the same storm with the tokens of {RS256_USERS:,} distinct users of the host "
+                     "application (contract section 8): `bench/trusted_issuer.py` signs one RS256 token per user "
+                     "(one RSA-2048 key, distinct `sub`) and serves the JWKS on 127.0.0.1; Kallemny runs with "
+                     "`TRUSTED_JWT_ISSUER` and `TRUSTED_JWKS_URL`. One REST request of a user outside the storms "
+                     "loads the key set first. \"users created by their first connect\": the server creates each "
+                     "user as it connects; \"users existing\": the same tokens again on the same server, after the "
+                     "first storm's connections closed. The HS256 column is the storm above with Kallemny's own "
+                     f"tokens ({IDLE_USERS} users). Target (issue 17): all {RS256_USERS:,} connected in "
+                     f"< {STORM_TARGET_SEC:g} s, none refused; shown as met / not met, never a failure of the run "
+                     "(refused connects are).")
     if bench.backlogs:
         notes.append("Listen backlog in effect (as the kernel reports it): "
                      + ", ".join(f"{SERVER_TITLES[s]} {b if b is not None else 'unknown'}" for s, b in bench.backlogs.items())
@@ -1669,6 +1816,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, default=None, help="warm-up in seconds (default 2, quick 1)")
     p.add_argument("--flood-duration", type=float, default=None, help="(i): seconds of flood (default 20, quick 2)")
     p.add_argument("--login-storm-duration", type=float, default=None, help="(j): seconds of login storm (default 20, quick 3)")
+    p.add_argument("--no-rs256", action="store_true",
+                   help="(e): leave out Kallemny's storms with 1,000 users' RS256 tokens from a trusted issuer")
     p.add_argument("--d-levels", default=None, help="connection counts for (d) (default 1000,5000,10000; quick 1000)")
     p.add_argument("--python", default=sys.executable, help="interpreter for the Python servers (default: this one)")
     p.add_argument("--bare-args", default="", help="extra flags for bare_server.py, e.g. '--uvloop --orjson'")

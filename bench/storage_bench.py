@@ -110,6 +110,9 @@ def fill(path: Path, messages: int, rooms: int, seed: int = 1) -> dict[str, Any]
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous = OFF")
     db.execute("BEGIN")
+    # schema version 4 creates the sender of system messages ('~system', id 1; the store finds it
+    # by username): move whatever the schema created past the ids this fill uses
+    db.execute("UPDATE users SET id = id + ? WHERE id <= ?", (rooms + 1, rooms + 1))
     db.executemany("INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES (?, ?, ?, 'x', ?)",
                    [(i, f"user{i}", f"User {i}", NOW) for i in range(1, rooms + 2)])
 

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
             shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
             print=lambda text: log.info("listening on http://%s:%s", settings.host, settings.port),
             access_log=None,
-            handler_args=HTTP_HANDLER_ARGS,
+            **HTTP_HANDLER_ARGS,
         )
     except Unavailable as exc:
         _fail(f"DATABASE_URL: {exc.message}" if not exc.message.startswith(("DATABASE_URL", "REDIS_URL")) else exc.message)
