@@ -107,6 +107,9 @@ def user_record(doc: Doc) -> UserRecord:
         password_hash=doc["password_hash"],
         created_at=int(doc["created_at"]),
         last_seen=int_or_none(doc.get("last_seen")),
+        external_id=doc.get("external_id"),
+        token_generation=int(doc.get("token_generation", 0)),
+        deleted_at=int_or_none(doc.get("deleted_at")),
     )
 
 
@@ -155,11 +158,12 @@ def report_record(doc: Doc) -> ReportRecord:
 def message_record(doc: Doc) -> MessageRecord:
     """The record of a message document, a change's state, or a room's copy of its last message."""
     created_at = int(doc["created_at"])
+    system = doc.get("type") == "system"
     return MessageRecord(
         id=str(doc["_id"]),
         room_id=str(doc["room"]),
-        sender_id=str_or_none(doc.get("sender")),
-        sender_username=doc.get("sender_username"),
+        sender_id=None if system else str_or_none(doc.get("sender")),
+        sender_username=None if system else doc.get("sender_username"),
         content=doc["content"],
         created_at=created_at,
         client_message_id=doc.get("client_message_id"),
@@ -209,6 +213,10 @@ def membership_doc(
         "read_at": None,  # the pointer was placed, not read: no read time yet
         "unread_mentions": [],
     }
+
+
+#: The sender of system messages (the server API's messages without a sender): no user has this id.
+SYSTEM_SENDER = ObjectId("000000000000000000000000")
 
 
 def message_doc(room: ObjectId, sender: ObjectId, message: NewMessage) -> Doc:

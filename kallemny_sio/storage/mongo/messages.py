@@ -24,7 +24,7 @@ from ...errors import NotFound, Unavailable
 from ..base import MessagePage, MessageRecord, NewMessage, ReadState, StoredMessage
 from .change_log import ChangeLogPart
 from .database import ROOM_LOCK_WAIT_SECONDS, PositionRace, tolerable
-from .documents import HIDE_REACTORS, message_doc, message_record, oid, read_state, require_oid
+from .documents import HIDE_REACTORS, SYSTEM_SENDER, message_doc, message_record, oid, read_state, require_oid
 from .driver import Doc, guarded
 from .room_slots import RoomSlot
 
@@ -45,7 +45,7 @@ class MessagesPart(ChangeLogPart):
             NotFound: the room does not exist (or an id is malformed).
         """
         room = require_oid(message.room_id, "room")
-        sender = require_oid(message.sender_id, "user")
+        sender = SYSTEM_SENDER if message.sender_id is None else require_oid(message.sender_id, "user")
         doc = None if message.client_message_id is None else await self._find_resend(room, sender, message)
         created, change = False, None
         if doc is None:

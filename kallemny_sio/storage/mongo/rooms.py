@@ -124,8 +124,8 @@ class RoomsPart(LifecyclePart):
     async def add_member(self, room_id: str, user_id: str, joined_at: int) -> bool:
         """Add a member (role ``"member"``) whose read pointer starts at the room's latest message.
 
-        Unlike SQLite's, this also refuses a user banned from the room (the
-        core checks that first; here it closes the race with a concurrent ban).
+        A user banned from the room is not added; a ban racing the insert is
+        checked again after it (see :meth:`_add_members`).
 
         Returns:
             ``False`` if they already were a member, are banned, or the room does
@@ -141,7 +141,8 @@ class RoomsPart(LifecyclePart):
 
         A ban that lands while they are inserted is checked again afterwards
         (the ban inserts first and then removes the member, so one of the two
-        sees the other), and so is the room's deletion (:meth:`_confirm_join`).
+        sees the other; whichever ends the membership reports it), and so is
+        the room's deletion (:meth:`_confirm_join`).
         """
         if not users or await self._rooms.find_one({"_id": room}, {"_id": 1}) is None:
             return []
@@ -155,10 +156,13 @@ class RoomsPart(LifecyclePart):
         if not inserted or not await self._confirm_join(room, inserted):
             return []
         added = [doc["user"] for doc in inserted]
-        banned = await self._banned_among(room, added)
-        for user in banned:
-            await self._depart(room, user)
-        return [user for user in added if user not in banned]
+        backed_out = set()
+        for user in await self._banned_among(room, added):
+            if await self._depart(room, user):
+                backed_out.add(user)
+            # else the ban ended the membership, and reports it: it counts as added
+            # here, so that the departure it announces follows an announced join.
+        return [user for user in added if user not in backed_out]
 
     async def _insert_memberships(self, docs: list[Doc]) -> list[Doc]:
         """Insert memberships in one write; those that went in (a concurrent join may have made the others)."""

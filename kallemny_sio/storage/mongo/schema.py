@@ -79,6 +79,17 @@ async def create_indexes(db: AsyncDatabase[Doc]) -> None:
     # search_users: an anchored regex on a lower-case copy is a tight index range
     # (a regex cannot use a collated index that way).
     await db.users.create_index("username_lower", name="username_lower")
+    # get_user_by_external_id, and one live user per external id (deletion moves it away).
+    await db.users.create_index(
+        "external_id", name="external_id", unique=True, partialFilterExpression={"external_id": {"$type": "string"}}
+    )
+    # external_id_deleted_at.
+    await db.users.create_index(
+        [("deleted_external_id", 1), ("deleted_at", -1)], name="deleted_external_id",
+        partialFilterExpression={"deleted_external_id": {"$type": "string"}},
+    )
+    # revoked_tokens: gone once their token expired (the read filters by time too).
+    await db.revoked_tokens.create_index("expires", name="expiry", expireAfterSeconds=0)
     # get_or_create_private_room: concurrent creations for one pair make one room.
     await db.rooms.create_index(
         "pair_key", name="private_pair", unique=True, partialFilterExpression={"pair_key": {"$type": "string"}}

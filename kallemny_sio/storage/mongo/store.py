@@ -1,7 +1,8 @@
 """The MongoDB store, on pymongo's native asyncio client (``AsyncMongoClient``).
 
 :class:`MongoStore` is one class assembled from one part per aggregate, each
-in a module of its own: :mod:`.users`, :mod:`.rooms` (rooms, memberships and
+in a module of its own: :mod:`.users` and :mod:`.accounts` (the host application's users, the
+token lifecycle), :mod:`.rooms` (rooms, memberships and
 the room list) on top of :mod:`.lifecycle` (joining, leaving, owner
 hand-over and deleting an emptied group, without transactions),
 :mod:`.room_admin` (settings, roles, mutes, bans, deletion), :mod:`.safety`
@@ -27,6 +28,7 @@ import pymongo
 
 from ..base import Store
 from .driver import guarded, new_client, open_error, write_concern
+from .accounts import AccountsPart
 from .edits import EditsPart
 from .room_admin import RoomAdminPart
 from .safety import SafetyPart
@@ -38,7 +40,7 @@ DEFAULT_DATABASE = "kallemny"
 PING_TIMEOUT_SECONDS = 2.0
 
 
-class MongoStore(UsersPart, RoomAdminPart, SafetyPart, EditsPart, Store):
+class MongoStore(AccountsPart, UsersPart, RoomAdminPart, SafetyPart, EditsPart, Store):
     """The storage interface on MongoDB (a standalone server, a replica set or Atlas)."""
 
     def __init__(self, database_url: str) -> None:

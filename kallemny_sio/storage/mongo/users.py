@@ -64,7 +64,7 @@ class UsersPart(Database):
         """Users whose username starts with ``prefix`` (case-insensitive), by username."""
         if limit <= 0:  # a driver limit of 0 would mean "no limit"
             return []
-        query = {"username_lower": {"$regex": "^" + re.escape(prefix.lower())}}
+        query = {"username_lower": {"$regex": "^" + re.escape(prefix.lower())}, "deleted_at": None}
         cursor = self._users.find(query).sort("username_lower", 1).limit(limit)
         return [user_record(doc) async for doc in cursor]
 
