@@ -155,7 +155,7 @@ class SQLiteStore(UsersStore, RoomAdminStore, MessageChangesStore, Store):
         key = _key(room_id)
         if key is None:
             return []
-        sql = "SELECT user_id FROM memberships WHERE room_id = ?"
+        sql = "SELECT user_id FROM memberships WHERE room_id = ? ORDER BY joined_at, user_id"
         return [str(r[0]) for r in self._query(sql, (key,))]
 
     async def is_member(self, room_id: str, user_id: str) -> bool:
@@ -236,7 +236,7 @@ class SQLiteStore(UsersStore, RoomAdminStore, MessageChangesStore, Store):
             " ORDER BY r.last_activity_at DESC, r.id DESC" + (" LIMIT ?" if limit is not None else "") + ")"
             f" SELECT {rows.prefixed(_ROOM_COLUMNS, 'r')}, r.last_seq - p.last_read_seq, p.last_read_message_id,"
             " (SELECT group_concat(x.user_id || ':' || x.role || ':' || ifnull(x.muted_until, '') || ':' || x.joined_at)"
-            "  FROM memberships x WHERE x.room_id = r.id),"
+            "  FROM (SELECT * FROM memberships y WHERE y.room_id = r.id ORDER BY y.joined_at, y.user_id) x),"
             " (SELECT count(*) FROM mentions n WHERE n.user_id = p.user_id AND n.room_id = r.id"
             "  AND n.seq > p.last_read_seq),"
             f" {rows.prefixed(_MESSAGE_COLUMNS, 'l')}"
