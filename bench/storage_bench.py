@@ -65,7 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kallemny_sio.storage.sqlite import SQLiteStore  # noqa: E402
 
 TARGET_P99_MS = 5.0
-TARGETED = ("history", "change feed", "room list")  # query-name prefixes the target applies to
+TARGETED = ("history", "change feed", "room list page of 100")  # query-name prefixes the target applies to
 CHANGE_PAGE = 100  # ChangesQuery's default limit
 BIG_ROOM_MEMBERS = 50
 EMOJI = ("👍", "❤️", "😂", "🎉", "🙏", "🔥", "😮", "👀")
@@ -268,6 +268,8 @@ async def timed(runs: int, fn: Callable[[], Awaitable[Any]]) -> dict[str, float]
 async def _check(store: SQLiteStore, ids: dict[str, Any], args: argparse.Namespace) -> None:
     """The filled data reads back through the store as intended (a wrong fill would time the wrong thing)."""
     summaries = await store.list_room_summaries(ids["user"])
+    middle = summaries[len(summaries) // 2].room
+    ids["room_cursor"] = (middle.last_activity_at, middle.id)  # type: ignore[assignment]
     assert len(summaries) == args.rooms, len(summaries)
     by_id = {s.room.id: s for s in summaries}
     if args.messages > args.rooms + 5:
@@ -315,7 +317,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             f"change feed tail catch-up (the last {CHANGE_PAGE} positions)": await timed(
                 runs, lambda: store.list_changes(room, ids["last_change"] - CHANGE_PAGE, CHANGE_PAGE)),
             "get_message (random ids)": await timed(runs, lambda: store.get_message(room, next(get_ids))),
-            f"room list ({args.rooms} rooms, unread + mention counts)": await timed(
+            # What GET /api/chat/rooms reads: a page (100 by default, 500 at most; the
+            # store reads one more to know whether more follow), then every room at once.
+            f"room list page of 100 ({args.rooms} rooms, unread + mention counts)": await timed(
+                runs, lambda: store.list_room_summaries(ids["user"], limit=101)),
+            f"room list page of 100 after a cursor ({args.rooms} rooms)": await timed(
+                runs, lambda: store.list_room_summaries(ids["user"], limit=101, after=ids["room_cursor"])),
+            f"room list page of 500 ({args.rooms} rooms, the largest page)": await timed(
+                max(20, runs // 5), lambda: store.list_room_summaries(ids["user"], limit=501)),
+            f"all {args.rooms} rooms at once (no page; for comparison)": await timed(
                 max(20, runs // 10), lambda: store.list_room_summaries(ids["user"])),
             "private-pair lookup": await timed(
                 runs, lambda: store.get_or_create_private_room(ids["user"], ids["pair_other"], 0)),
