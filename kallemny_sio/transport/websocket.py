@@ -267,7 +267,7 @@ class FastLane:
 
     async def run(self) -> None:
         """Replaces ``AsyncSocket._websocket_handler`` (after the upgrade handshake)."""
-        from engineio import exceptions, packet
+        from engineio import packet
 
         socket, server, ws = self.socket, self.socket.server, self.ws
         socket.kallemny_lane = self
