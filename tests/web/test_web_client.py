@@ -1,0 +1,347 @@
+"""The web chat client in a real browser: two users in two browser contexts against a real server.
+
+Each test drives the page only through the DOM the client promises (ids,
+classes, data attributes) and waits with Playwright's expectations, never with
+sleeps. Set-up that is not under test (a second room, a message from another
+device) goes through the REST and Socket.IO test clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.conftest import Api, RunningServer
+from tests.web.conftest import LOOP, WebUser, client_message_id, expect
+
+if TYPE_CHECKING:
+    from playwright.async_api import Locator, Page
+
+pytestmark = pytest.mark.asyncio(loop_scope=LOOP)
+
+PHONE = {"width": 390, "height": 844}
+
+
+async def group_with(api: Api, owner: WebUser, members: list[WebUser], name: str) -> str:
+    """A group made over REST; waits until every page lists it (live, through RoomCreated)."""
+    status, room = await api.request("POST", "/api/chat/rooms", token=owner.token, json={
+        "type": "group", "name": name, "memberIds": [m.id for m in members]})
+    assert status == 201, room
+    for user in (owner, *members):
+        await expect(user.room(room["id"]).locator(".room-name")).to_have_text(name)
+    return room["id"]
+
+
+async def stored_contents(api: Api, user: WebUser, room_id: str) -> dict[str, str]:
+    """The room's history as the server stored it: ``{id: content}``."""
+    status, page = await api.request("GET", f"/api/chat/rooms/{room_id}/messages", token=user.token,
+                                     params={"limit": "100"})
+    assert status == 200, page
+    return {m["id"]: m["content"] for m in page["messages"]}
+
+
+async def hover_and_click(message: Locator, selector: str) -> None:
+    """Message actions may show only on hover: hover the message, then click the action."""
+    await message.hover()
+    await message.locator(selector).click()
+
+
+# -- (a) rooms and chat both ways ---------------------------------------------------------------
+
+
+async def test_two_users_register_create_a_group_in_the_dialog_and_chat_both_ways(users, web_api) -> None:
+    alice = await users("alice")
+    bob = await users("bob")
+
+    page = alice.page
+    await page.locator("#new-room-button").click()
+    dialog = page.locator("dialog#new-room-dialog")
+    await expect(dialog).to_be_visible()
+    await dialog.locator("#room-kind").select_option("group")
+    await dialog.locator("#room-name-input").fill("Project room")
+    await dialog.locator("#user-search").fill(bob.username[:8])
+    await dialog.locator(f'#user-results li[data-user-id="{bob.id}"] button.pick-user').click()
+    await expect(dialog.locator(f'#picked-users li[data-user-id="{bob.id}"]')).to_have_count(1)
+    await dialog.locator("#create-room-button").click()
+    await expect(dialog).to_be_hidden()
+    await expect(page.locator("#room-title")).to_have_text("Project room")
+
+    status, rooms = await web_api.request("GET", "/api/chat/rooms", token=alice.token)
+    assert status == 200 and [r["name"] for r in rooms] == ["Project room"], rooms
+    room_id = rooms[0]["id"]
+    assert sorted(m["id"] for m in rooms[0]["members"]) == sorted([alice.id, bob.id])
+
+    await expect(bob.room(room_id).locator(".room-name")).to_have_text("Project room")   # live, no reload
+    await bob.open_room(room_id, "Project room")
+
+    hello = await alice.send("Hello Bob, this is Alice")
+    at_bob = bob.message("Hello Bob, this is Alice")
+    await expect(at_bob).to_have_count(1)
+    await expect(at_bob.locator(".message-author")).to_contain_text(alice.username)
+
+    await bob.send("Hi Alice, Bob here")
+    at_alice = alice.message("Hi Alice, Bob here")
+    await expect(at_alice).to_have_count(1)
+    await expect(at_alice.locator(".message-author")).to_contain_text(bob.username)
+
+    stored = await stored_contents(web_api, alice, room_id)
+    hello_id = await hello.get_attribute("data-message-id")
+    assert stored == {hello_id: "Hello Bob, this is Alice",
+                      await at_alice.get_attribute("data-message-id"): "Hi Alice, Bob here"}
+    await expect(at_bob).to_have_attribute("data-message-id", hello_id)
+    for user in (alice, bob):
+        await expect(user.messages).to_have_count(2)
+
+
+async def test_a_private_room_made_in_the_dialog_is_named_after_the_other_user(users) -> None:
+    alice = await users("alice")
+    bob = await users("bob")
+
+    page = alice.page
+    await page.locator("#new-room-button").click()
+    dialog = page.locator("dialog#new-room-dialog")
+    await dialog.locator("#room-kind").select_option("private")
+    await dialog.locator("#user-search").fill(bob.username)
+    await dialog.locator(f'#user-results li[data-user-id="{bob.id}"] button.pick-user').click()
+    await dialog.locator("#create-room-button").click()
+    await expect(dialog).to_be_hidden()
+    await expect(page.locator("#room-title")).to_contain_text(bob.username)
+
+    await alice.send("Just between us")
+    entry = bob.page.locator("#room-list li.room").filter(has_text=alice.username)
+    await expect(entry).to_have_count(1)
+    await expect(entry.locator(".presence-dot")).to_have_attribute("data-online", "true")
+    await entry.click()
+    await expect(bob.page.locator("#room-title")).to_contain_text(alice.username)
+    await expect(bob.message("Just between us")).to_have_count(1)
+
+
+# -- (b) typing and unread badges -----------------------------------------------------------------
+
+
+async def test_typing_and_unread_badges_are_seen_by_the_other_user(users, web_api) -> None:
+    alice = await users("alice")
+    bob = await users("bob")
+    busy = await group_with(web_api, alice, [bob], "Busy room")
+    quiet = await group_with(web_api, alice, [bob], "Quiet room")
+    await alice.open_room(busy, "Busy room")
+    await bob.open_room(busy, "Busy room")
+
+    await alice.page.locator("#message-input").press_sequentially("I am wri")
+    await expect(bob.page.locator("#typing")).to_contain_text(f"{alice.username} is typing")
+    await expect(alice.page.locator("#typing")).not_to_contain_text(alice.username)     # not one's own
+    await alice.page.locator("#message-input").press("Enter")
+    await expect(bob.message("I am wri")).to_have_count(1)
+    await expect(bob.page.locator("#typing")).not_to_contain_text(alice.username)       # sending ends typing
+
+    await bob.open_room(quiet, "Quiet room")
+    badge = bob.room(busy).locator(".unread-badge")
+    await expect(badge).to_be_hidden()          # the first message arrived while Bob had the room open
+    await alice.send("first while Bob is away")
+    await alice.send("second while Bob is away")
+    await expect(badge).to_have_text("2")
+    await expect(badge).to_be_visible()
+    await expect(bob.page.locator("#room-list li.room").first).to_have_attribute("data-room-id", busy)
+    await expect(alice.room(busy).locator(".unread-badge")).to_be_hidden()               # one's own messages
+
+    await bob.open_room(busy, "Busy room")
+    await expect(badge).to_be_hidden()
+    await expect(bob.message("second while Bob is away")).to_have_count(1)
+    status, rooms = await web_api.request("GET", "/api/chat/rooms", token=bob.token)
+    assert status == 200
+    assert {r["id"]: r["unreadCount"] for r in rooms}[busy] == 0, "opening the room should mark it read"
+
+
+# -- (c) reactions, edits and deletion live ---------------------------------------------------------
+
+
+async def test_a_reaction_an_edit_and_a_deletion_appear_live_at_the_other_user(users, web_api) -> None:
+    alice = await users("alice")
+    bob = await users("bob")
+    room = await group_with(web_api, alice, [bob], "Live changes")
+    await alice.open_room(room, "Live changes")
+    await bob.open_room(room, "Live changes")
+    mine = await alice.send("A first draft")
+    theirs = bob.message("A first draft")
+    await expect(theirs).to_have_count(1)
+    await expect(theirs.locator("button.edit-button")).to_have_count(0)      # only one's own messages
+
+    await hover_and_click(theirs, "button.react-button")
+    await bob.page.locator('button.emoji-choice[data-emoji="👍"]').first.click()
+    at_bob = theirs.locator('.reactions button.reaction[data-emoji="👍"]')
+    at_alice = mine.locator('.reactions button.reaction[data-emoji="👍"]')
+    await expect(at_bob).to_have_text("👍 1")
+    await expect(at_bob).to_have_attribute("aria-pressed", "true")
+    await expect(at_alice).to_have_text("👍 1")
+    await expect(at_alice).not_to_have_attribute("aria-pressed", "true")
+
+    await hover_and_click(mine, "button.edit-button")
+    editor = mine.locator("input.edit-input")
+    await editor.fill("The final version")
+    await editor.press("Enter")
+    edited = bob.message("The final version")
+    await expect(edited).to_have_count(1)
+    await expect(edited.locator(".edited-mark")).to_have_text("(edited)")
+    await expect(edited.locator(".reactions button.reaction")).to_have_count(1)     # the edit keeps reactions
+    await expect(alice.message("The final version").locator(".edited-mark")).to_have_text("(edited)")
+
+    alice.page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    mine = alice.message("The final version")
+    message_id = await mine.get_attribute("data-message-id")
+    await hover_and_click(mine, "button.delete-button")
+    for user in (alice, bob):
+        tombstone = user.page.locator(f'#messages li.message[data-message-id="{message_id}"]')
+        await expect(tombstone).to_have_class(re.compile(r"\bdeleted\b"))
+        await expect(tombstone.locator(".message-content")).to_have_text("This message was deleted")
+        await expect(tombstone.locator(".reactions button.reaction")).to_have_count(0)
+        await expect(tombstone.locator(".edited-mark")).to_have_count(0)
+
+
+# -- (d) a restart while both sides send ------------------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+async def test_after_a_server_restart_both_pages_hold_every_message_exactly_once(
+        users, web_api, web_server: RunningServer, sockets) -> None:
+    alice = await users("alice")
+    bob = await users("bob")
+    room = await group_with(web_api, alice, [bob], "Through a restart")
+    await alice.open_room(room, "Through a restart")
+    await bob.open_room(room, "Through a restart")
+    await alice.send("before the restart, from Alice")
+    await bob.send("before the restart, from Bob")
+    await expect(alice.messages).to_have_count(2)
+
+    await web_server.stop()
+    for user in (alice, bob):
+        await expect(user.status).not_to_have_attribute("data-state", "connected")
+    pending = await alice.send("sent by Alice while the server is down", wait_sent=False)
+    await expect(pending).to_have_attribute("data-state", "pending")
+
+    await web_server.start()              # same port, same database file
+    other_device = await sockets(bob)     # before the pages are back: they must catch up on it
+    ack = await other_device.call("SendMessage", {"roomId": room, "content": "from Bob's other device",
+                                                  "clientMessageId": client_message_id()})
+    assert ack["ok"], ack
+
+    await expect(pending).to_have_attribute("data-state", "sent", timeout=30_000)
+    await expect(bob.status).to_have_attribute("data-state", "connected", timeout=30_000)
+    await bob.send("after the restart, from Bob's page")
+
+    stored = await stored_contents(web_api, alice, room)
+    assert sorted(stored.values()) == sorted([
+        "before the restart, from Alice", "before the restart, from Bob", "sent by Alice while the server is down",
+        "from Bob's other device", "after the restart, from Bob's page"]), stored
+    for user in (alice, bob):
+        await expect(user.messages).to_have_count(len(stored), timeout=15_000)
+        shown = await user.shown_messages()
+        counts = collections.Counter(m["id"] for m in shown)
+        assert all(n == 1 for n in counts.values()), f"{user.label}'s page shows a message twice: {shown}"
+        assert {m["id"]: m["content"] for m in shown} == stored, f"{user.label}'s page differs from history: {shown}"
+        assert {m["state"] for m in shown} == {"sent"}, shown
+
+
+# -- (e, f) signing in and out ----------------------------------------------------------------------
+
+
+async def test_a_token_in_the_address_fragment_signs_in_and_leaves_the_address(users, web_api) -> None:
+    account = await web_api.register()
+    carol = await users("carol", register=False)
+    carol.username = account.username
+
+    await carol.open(f"/#token={account.token}")
+    await carol.expect_signed_in()
+    assert carol.token == account.token
+    await expect(carol.page).not_to_have_url(re.compile("token"))
+
+    await carol.page.reload()             # the token stays for the tab's session
+    await expect(carol.page.locator("#me")).to_contain_text(account.username)
+    await expect(carol.status).to_have_attribute("data-state", "connected")
+
+
+async def test_sign_out_then_sign_in_again(users, web_api) -> None:
+    alice = await users("alice")
+    page = alice.page
+    old_token = alice.token
+
+    await page.locator("#logout-button").click()
+    await expect(page.locator("#auth-form")).to_be_visible()
+    await expect(page.locator("#me")).not_to_be_visible()
+    assert await alice.stored_token() is None
+    status, _ = await web_api.request("GET", "/api/auth/me", token=old_token)
+    assert status == 401, "the signed-out token should be refused by the server"
+    await page.reload()
+    await expect(page.locator("#auth-form")).to_be_visible()
+
+    await page.locator("#username").fill(alice.username)
+    await page.locator("#password").fill("not the password")
+    await page.locator("#login-button").click()
+    await expect(page.locator("#auth-error")).to_have_text(re.compile(r"\w"))
+    await expect(page.locator("#me")).not_to_be_visible()
+
+    await page.locator("#password").fill("correct horse battery")
+    await page.locator("#login-button").click()
+    await alice.expect_signed_in()
+    assert alice.token != old_token
+    await expect(page.locator("#auth-error")).to_have_text("")
+
+
+# -- (g, h) a phone-width screen and the keyboard ----------------------------------------------------------
+
+
+async def test_on_a_phone_width_screen_a_room_opens_and_a_message_is_sent(users, web_api) -> None:
+    alice = await users("alice", viewport=PHONE, is_mobile=True, has_touch=True)
+    bob = await users("bob")
+    room = await group_with(web_api, bob, [alice], "Pocket room")
+    await bob.open_room(room, "Pocket room")
+    page = alice.page
+    width = await page.evaluate("() => [window.innerWidth, document.documentElement.scrollWidth]")
+    assert width == [390, 390], f"page width, scroll width on a 390 px phone: {width}"
+
+    await alice.room(room).click()
+    await expect(page.locator("#room-title")).to_have_text("Pocket room")
+    await expect(page.locator("#room-list")).not_to_be_in_viewport()     # the list and the room are two views
+    await expect(page.locator("#message-input")).to_be_in_viewport()
+    await page.locator("#message-input").fill("Sent from a phone")
+    await page.locator("#send-button").click()
+    await expect(alice.message("Sent from a phone")).to_have_attribute("data-state", "sent")
+    await expect(bob.message("Sent from a phone")).to_have_count(1)
+
+    await page.locator("#back-button").click()
+    await expect(alice.room(room)).to_be_in_viewport()
+
+
+async def test_a_message_is_sent_with_the_keyboard_only(users, web_api) -> None:
+    alice = await users("alice")
+    bob = await users("bob")
+    room = await group_with(web_api, bob, [alice], "Keyboard room")
+    await bob.open_room(room, "Keyboard room")
+    page = alice.page
+    await page.evaluate("() => document.activeElement && document.activeElement.blur()")
+
+    await tab_to(page, f'li.room[data-room-id="{room}"], li.room[data-room-id="{room}"] *')
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#room-title")).to_have_text("Keyboard room")
+    await tab_to(page, "#message-input")
+    await page.keyboard.type("typed with keys")
+    await page.keyboard.press("Shift+Enter")
+    await page.keyboard.type("on two lines")
+    await page.keyboard.press("Enter")
+
+    await expect(page.locator("#message-input")).to_have_value("")
+    await expect(bob.message("on two lines")).to_have_count(1)
+    assert list((await stored_contents(web_api, alice, room)).values()) == ["typed with keys\non two lines"]
+
+
+async def tab_to(page: Page, selector: str, presses: int = 40) -> None:
+    """Press Tab until the focused element matches ``selector`` (or fail after ``presses``)."""
+    for _ in range(presses):
+        if await page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector):
+            return
+        await page.keyboard.press("Tab")
+    raise AssertionError(f"{presses} presses of Tab never reached {selector}")
