@@ -70,7 +70,7 @@ class ChatService:
 
     async def _members_of(self, room_id: str, user_id: str) -> tuple[str, ...]:
         """The room's members, provided ``user_id`` is one (see :meth:`_roster_of`)."""
-        return tuple((await self._roster_of(room_id, user_id)).members)
+        return (await self._roster_of(room_id, user_id)).ids
 
     # -- rooms ---------------------------------------------------------------
 

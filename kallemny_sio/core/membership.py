@@ -43,7 +43,7 @@ class Membership:
     async def members(self, room_id: str) -> tuple[str, ...]:
         """The ids of the room's members, oldest membership first (empty for an unknown room)."""
         roster = await self.roster(room_id)
-        return () if roster is None else tuple(roster.members)
+        return () if roster is None else roster.ids
 
     async def roster(self, room_id: str) -> RoomMembers | None:
         """The room with its members' roles and mutes, or ``None`` for an unknown room."""

@@ -75,12 +75,14 @@ class MessageService:
         roster = await self._may_speak(req.room_id, caller.user_id)
         if roster.blocked:
             raise Forbidden("roomId: a block between the two users stops messages in this private room")
-        members = roster.members
-        mentions = tuple(dict.fromkeys(req.mentioned_user_ids))
-        outsiders = [m for m in mentions if m not in members]
-        if outsiders:
-            raise Invalid(f"mentionedUserIds: {outsiders[0]!r} is not a member of this room",
-                          details={"notMembers": outsiders})
+        mentions: tuple[str, ...] = ()
+        if req.mentioned_user_ids:
+            members = roster.members
+            mentions = tuple(dict.fromkeys(req.mentioned_user_ids))
+            outsiders = [m for m in mentions if m not in members]
+            if outsiders:
+                raise Invalid(f"mentionedUserIds: {outsiders[0]!r} is not a member of this room",
+                              details={"notMembers": outsiders})
         if req.reply_to_id is not None and await self._store.get_message(req.room_id, req.reply_to_id) is None:
             raise Invalid("replyToId: no such message in this room")
         stored = await self._store.add_message(NewMessage(

@@ -69,6 +69,10 @@ class RoomMembers:
     room: RoomRecord
     members: dict[str, MemberRecord]
     blocked: bool = False
+    ids: tuple[str, ...] = dataclasses.field(init=False, compare=False, repr=False)  # the members' ids, in order
+
+    def __post_init__(self) -> None:
+        self.ids = tuple(self.members)
 
 
 @dataclasses.dataclass(slots=True, unsafe_hash=True)

@@ -42,20 +42,20 @@ def add_message_txn(db: sqlite3.Connection, room: int, sender: int, m: NewMessag
         ).fetchone()
         if row:
             return StoredMessage(rows.message(row), created=False)
-    row = db.execute("SELECT last_seq + 1, last_change_seq + 1 FROM rooms WHERE id = ?", (room,)).fetchone()
-    if row is None:
-        raise NotFound("room not found")
-    seq, change = row
     mentions = _dump(list(m.mentioned_user_ids)) if m.mentioned_user_ids else None
-    reply = key(m.reply_to_id)
-    cur = db.execute(
+    # One statement takes the room's next positions and inserts: nothing is
+    # written when the room does not exist (so no savepoint is needed for it).
+    row = db.execute(
         "INSERT INTO messages (room_id, seq, sender_id, sender_username, content, created_at, client_message_id,"
         " type, reply_to_id, mentioned_user_ids, custom_data, updated_at, change_seq)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (room, seq, sender, m.sender_username, m.content, m.created_at, m.client_message_id, m.type, reply,
-         mentions, m.custom_data, m.created_at, change),
-    )
-    msg_id = cur.lastrowid
+        " SELECT id, last_seq + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, last_change_seq + 1 FROM rooms WHERE id = ?"
+        " RETURNING id, seq, change_seq",
+        (sender, m.sender_username, m.content, m.created_at, m.client_message_id, m.type, key(m.reply_to_id),
+         mentions, m.custom_data, m.created_at, room),
+    ).fetchone()
+    if row is None:
+        raise NotFound("room not found")
+    msg_id, seq, change = row
     db.execute(
         "UPDATE rooms SET last_seq = ?, last_change_seq = ?, last_message_id = ?,"
         " last_activity_at = max(last_activity_at, ?) WHERE id = ?",
