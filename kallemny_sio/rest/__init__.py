@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import auth, docs, health, me, messages, room_admin, rooms, safety, server_api, users
+from . import web_client
 
 
 def setup_routes(app: web.Application) -> None:
@@ -19,3 +20,4 @@ def setup_routes(app: web.Application) -> None:
     server_api.setup(app)
     users.setup(app)
     docs.setup(app)
+    web_client.setup(app)
