@@ -17,7 +17,8 @@ from .core.limits import Guard
 from .core.revocations import Revocations
 from .handlers.chat_namespace import ChatNamespace
 from .handlers.delivery import NAMESPACE, SocketIODelivery
-from .keys import ACCOUNTS, BACKPLANE, CHAT, GUARD, SETTINGS, SIO, STORE
+from .keys import ACCOUNTS, BACKPLANE, CHAT, GUARD, METRICS, SETTINGS, SIO, STORE
+from .metrics import Metrics, create_metrics
 from .rest import setup_routes
 from .rest.http import MIDDLEWARES, security_headers
 from .storage import create_store
@@ -36,10 +37,11 @@ def create_app(settings: Settings) -> web.Application:
     SIGTERM closes everything.
     """
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_bytes)
-    store = create_store(settings)
-    passwords = Passwords()
+    metrics = create_metrics(settings)
+    store = metrics.instrument_store(create_store(settings))
+    passwords = Passwords(on_refused=metrics.rate_limited)
     backplane = create_backplane(settings, NAMESPACE)
-    guard = Guard(settings.limits, backplane.limiter)
+    guard = Guard(settings.limits, backplane.limiter, on_refused=metrics.rate_limited)
     sio = create_sio(settings, backplane.manager, NAMESPACE)
     sio.attach(app, socketio_path="socket.io")
     revocations = Revocations(store, backplane.control)
@@ -47,12 +49,14 @@ def create_app(settings: Settings) -> web.Application:
     accounts = Accounts(store, passwords, Tokens(settings.jwt_secret, settings.jwt_issuer, settings.jwt_expires_minutes),
                         backplane.presence, guard, revocations, trusted)
     # The room-members cache is exact only while every membership change passes through this process.
-    chat = ChatService(store, SocketIODelivery(sio), backplane.presence, guard, settings.typing_ttl_seconds,
+    chat = ChatService(store, SocketIODelivery(sio, metrics), backplane.presence, guard, settings.typing_ttl_seconds,
                        cache_membership=backplane.single_node)
     accounts.on_user_changes(chat.user_updated, chat.end_memberships)
-    sio.register_namespace(ChatNamespace(accounts, chat, guard, revocations))
-    app[SETTINGS], app[STORE], app[ACCOUNTS], app[CHAT], app[SIO], app[BACKPLANE], app[GUARD] = (
-        settings, store, accounts, chat, sio, backplane, guard)
+    namespace = ChatNamespace(accounts, chat, guard, revocations, metrics)
+    sio.register_namespace(namespace)
+    _watch(metrics, namespace, passwords, backplane)
+    app[SETTINGS], app[STORE], app[ACCOUNTS], app[CHAT], app[SIO], app[BACKPLANE], app[GUARD], app[METRICS] = (
+        settings, store, accounts, chat, sio, backplane, guard, metrics)
     setup_routes(app)
     app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.extend([
@@ -64,6 +68,15 @@ def create_app(settings: Settings) -> web.Application:
     ])
     app.on_shutdown.append(_disconnect_clients(sio))
     return app
+
+
+def _watch(metrics: Metrics, namespace: ChatNamespace, passwords: Passwords, backplane: Backplane) -> None:
+    """What metrics read at scrape time, and the backplane's publishes (only timed when metrics are on)."""
+    if not metrics.enabled:
+        return
+    metrics.watch(connections=namespace.connection_count, hashing_queue=passwords.in_progress,
+                  backplane_state=lambda: backplane.state)
+    backplane.observe_publishes(metrics.backplane_published)
 
 
 def _store_ctx(store: Store) -> CleanupContext:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 log = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32
+MIN_METRICS_TOKEN_BYTES = 16
 
 
 class SettingsError(Exception):
@@ -90,6 +91,8 @@ class Settings:
     trusted_jwks_url: str | None = None
     trusted_jwt_audience: str | None = None
     api_key: str | None = None
+    metrics: bool = False
+    metrics_token: str | None = None
 
     @property
     def database_kind(self) -> str:
@@ -270,6 +273,29 @@ def _api_key(env: Mapping[str, str], given: dict[str, object]) -> str | None:
     return key
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def _metrics(env: Mapping[str, str], given: dict[str, object]) -> dict[str, object]:
+    """``METRICS`` (``/metrics`` on or off) and ``METRICS_TOKEN`` (its optional bearer token)."""
+    raw = given.pop("metrics", None)
+    text = str(raw) if raw is not None else env.get("METRICS", "")
+    flag = text.strip().lower()
+    if flag not in _TRUE + _FALSE:
+        raise SettingsError(f"METRICS: expected 1 (on) or 0 (off), got {text!r}")
+    raw_token = given.pop("metrics_token", None)
+    token = str(raw_token) if raw_token is not None else env.get("METRICS_TOKEN", "")
+    if not token:
+        return dict(metrics=flag in _TRUE, metrics_token=None)
+    if flag not in _TRUE:
+        raise SettingsError("METRICS_TOKEN: set while METRICS is off (set METRICS=1 to serve /metrics)")
+    if len(token.encode()) < MIN_METRICS_TOKEN_BYTES:
+        raise SettingsError(f"METRICS_TOKEN: must be at least {MIN_METRICS_TOKEN_BYTES} bytes long")
+    if not token.isascii() or not token.isprintable() or " " in token:
+        raise SettingsError("METRICS_TOKEN: must be printable ASCII without spaces (it is sent as a bearer token)")
+    return dict(metrics=True, metrics_token=token)
+
+
 def _secret_file(settings_db_url: str) -> Path | None:
     if not settings_db_url.startswith("sqlite:"):
         return None
@@ -359,6 +385,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         trusted_proxies=_trusted_proxies(env.get("TRUSTED_PROXIES", "")),
         **_trusted_issuer(env, given, str(given.get("jwt_issuer") or Settings.jwt_issuer)),
         api_key=_api_key(env, given),
+        **_metrics(env, given),
     )
     values.update(given)
     return Settings(**values)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .core.chat import ChatService
     from .core.limits import Guard
     from .cluster import Backplane
+    from .metrics import Metrics
     from .storage.base import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,3 +24,4 @@ CHAT: web.AppKey["ChatService"] = web.AppKey("chat")
 SIO = web.AppKey("sio", socketio.AsyncServer)
 BACKPLANE: web.AppKey["Backplane"] = web.AppKey("backplane")
 GUARD: web.AppKey["Guard"] = web.AppKey("guard")
+METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")

@@ -60,7 +60,9 @@ class Passwords:
     """
 
     def __init__(self, hasher: PasswordHasher | None = None, workers: int = 1, max_waiting: int = 32,
-                 per_key: int = 2) -> None:
+                 per_key: int = 2, on_refused: Callable[[str], None] | None = None) -> None:
+        """``on_refused`` is told ``"password_hashing"`` at each refusal (for metrics)."""
+        self._on_refused = on_refused or (lambda limit: None)
         self._hasher = hasher or PasswordHasher(**OWASP_ARGON2ID)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2",
                                         initializer=_lower_thread_priority)
@@ -86,10 +88,16 @@ class Passwords:
         """
         return await self._submit(keys, self._verify, encoded, password)
 
+    def in_progress(self) -> int:
+        """Hashes waiting for a thread or being computed."""
+        return self._in_flight
+
     async def _submit(self, keys: Sequence[str], fn: Callable[..., T], *args: Any) -> T:
         if self._in_flight >= self._max_in_flight:
+            self._on_refused("password_hashing")
             raise RateLimited("too many logins in progress; retry in a moment")
         if any(self._by_key.get(key, 0) >= self._per_key for key in keys):
+            self._on_refused("password_hashing")
             raise RateLimited("too many logins in progress from here or for this account; retry in a moment")
         self._in_flight += 1
         for key in keys:

@@ -9,7 +9,7 @@ Which one runs is chosen in :func:`kallemny_sio.cluster.create_backplane`.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import socketio
 
@@ -42,3 +42,6 @@ class Backplane:
 
     async def stop(self) -> None:
         """End (before the store closes)."""
+
+    def observe_publishes(self, observe: Callable[[float], None]) -> None:
+        """Have ``observe`` told the seconds each publish to the other nodes takes (one node: none)."""

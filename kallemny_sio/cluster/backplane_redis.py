@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Callable
 
 import socketio
 
@@ -78,3 +79,6 @@ class RedisBackplane(Backplane):
     async def stop(self) -> None:
         await self.control.stop()
         await self.manager.close()
+
+    def observe_publishes(self, observe: Callable[[float], None]) -> None:
+        self.manager.on_published = observe

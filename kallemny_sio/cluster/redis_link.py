@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter
 from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlparse
 
@@ -107,6 +108,7 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
         interrupted_at: when the current interruption began (ms), or None.
         on_restored: called (plain, not awaited: start a task for slow work) each time a
             subscription is confirmed after an interruption; not at the first subscription.
+        on_published: None, or called with the seconds each successful PUBLISH took (metrics).
     """
 
     name = "kallemny-redis"
@@ -123,6 +125,7 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
         self.state = "connecting"
         self.interrupted_at: int | None = None
         self.on_restored: Callable[[], None] | None = None
+        self.on_published: Callable[[float], None] | None = None
         self._publish_failed_at: int | None = None
         self._heard_at: int | None = None  # when the subscription last delivered anything (ms)
         self._resubscribe_reason: str | None = None
@@ -304,7 +307,10 @@ class ClusterRedisManager(socketio.AsyncRedisManager, DirectEmitManager):
                 # One message alone goes out in python-socketio's own format.
                 body = batch[0][0] if len(batch) == 1 else [data for data, _, _ in batch]
                 try:
+                    started = perf_counter()
                     await self.redis.publish(self.channel, orjson.dumps(body))
+                    if self.on_published is not None:
+                        self.on_published(perf_counter() - started)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol
+from typing import Callable, Protocol
 
 from ..config import Limits, Rate
 from ..errors import RateLimited
@@ -165,9 +165,19 @@ def _refuse(what: str, wait_ms: int) -> RateLimited:
 class Guard:
     """The limits of contract section 9, applied before any storage work."""
 
-    def __init__(self, limits: Limits, limiter: Limiter) -> None:
+    def __init__(self, limits: Limits, limiter: Limiter, on_refused: Callable[[str], None] | None = None) -> None:
+        """Args:
+            limits: the rules.
+            limiter: their counters.
+            on_refused: told the name of each rule that refuses something (for metrics).
+        """
         self.limits = limits
         self._limiter = limiter
+        self._on_refused = on_refused or (lambda limit: None)
+
+    def _refused(self, limit: str, what: str, wait_ms: int) -> RateLimited:
+        self._on_refused(limit)
+        return _refuse(what, wait_ms)
 
     @property
     def enabled(self) -> bool:
@@ -187,7 +197,7 @@ class Guard:
         wait = max(await self._limiter.check(f"login-addr:{address}", self.limits.login_failures_per_address, now),
                    await self._limiter.locked(f"login-user:{username.lower()}", now))
         if wait:
-            raise _refuse("too many failed logins", wait)
+            raise self._refused("login_failures", "too many failed logins", wait)
 
     async def login_failed(self, address: str, username: str) -> None:
         """Count a failed login against the address and the username."""
@@ -208,7 +218,8 @@ class Guard:
         Raises:
             RateLimited: over ``REGISTRATIONS_PER_ADDRESS``.
         """
-        await self._take(f"register:{address}", self.limits.registrations_per_address, "too many registrations")
+        await self._take("registrations_per_address", f"register:{address}", self.limits.registrations_per_address,
+                         "too many registrations")
 
     # -- chat ----------------------------------------------------------------
 
@@ -218,7 +229,7 @@ class Guard:
         Raises:
             RateLimited: over ``MESSAGES_PER_USER``.
         """
-        await self._take(f"send:{user_id}", self.limits.messages_per_user, "too many messages")
+        await self._take("messages_per_user", f"send:{user_id}", self.limits.messages_per_user, "too many messages")
 
     async def before_room_creation(self, user_id: str) -> None:
         """Refuse a new room when ``user_id`` has created too many lately (nothing counted yet).
@@ -229,7 +240,7 @@ class Guard:
         if self.enabled:
             wait = await self._limiter.check(f"rooms:{user_id}", self.limits.room_creations_per_user, now_ms())
             if wait:
-                raise _refuse("too many rooms created", wait)
+                raise self._refused("room_creations_per_user", "too many rooms created", wait)
 
     async def room_created(self, user_id: str) -> None:
         """Count a room ``user_id`` created."""
@@ -242,11 +253,14 @@ class Guard:
         Raises:
             RateLimited: over ``REST_REQUESTS_PER_10S``.
         """
-        await self._take(f"rest:{key}", self.limits.rest_requests, "too many requests")
+        await self._take("rest_requests", f"rest:{key}", self.limits.rest_requests, "too many requests")
 
     def too_many_connections(self, open_connections: int) -> bool:
-        """Whether a user with ``open_connections`` open may not open another."""
-        return self.enabled and open_connections >= self.limits.connections_per_user
+        """Whether a user with ``open_connections`` open may not open another (a refusal when true)."""
+        refused = self.enabled and open_connections >= self.limits.connections_per_user
+        if refused:
+            self._on_refused("connections_per_user")
+        return refused
 
     def event_bucket(self) -> EventBucket | None:
         """A new connection's event rate (None: unlimited)."""
@@ -254,8 +268,8 @@ class Guard:
             return None
         return EventBucket(self.limits.events_per_second, self.limits.event_burst)
 
-    async def _take(self, key: str, rate: Rate, what: str) -> None:
+    async def _take(self, limit: str, key: str, rate: Rate, what: str) -> None:
         if self.enabled:
             wait = await self._limiter.take(key, rate, now_ms())
             if wait:
-                raise _refuse(what, wait)
+                raise self._refused(limit, what, wait)

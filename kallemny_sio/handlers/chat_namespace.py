@@ -9,6 +9,7 @@ handler raises), and ``connect`` refuses with ``ConnectionRefusedError`` only
 from __future__ import annotations
 
 import logging
+from time import perf_counter
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs
 
@@ -22,6 +23,7 @@ from ..core.delivery import user_channel
 from ..core.limits import EventBucket, Guard
 from ..core.revocations import Revocations
 from ..errors import ChatError, Internal, NotFound, RateLimited, Unauthorized
+from ..metrics import UNKNOWN_EVENT, Metrics
 from ..schemas import (
     EditMessagePayload,
     MarkReadPayload,
@@ -66,12 +68,15 @@ def _shrink_environ(environ: dict[str, Any]) -> None:
 class ChatNamespace(socketio.AsyncNamespace):
     """Client→server events of contract section 4."""
 
-    def __init__(self, accounts: Accounts, chat: ChatService, guard: Guard, revocations: Revocations) -> None:
+    def __init__(self, accounts: Accounts, chat: ChatService, guard: Guard, revocations: Revocations,
+                 metrics: Metrics | None = None) -> None:
         super().__init__(NAMESPACE)
         revocations.on_end(self._end_sessions)
         self._accounts = accounts
         self._chat = chat
         self._guard = guard
+        self._metrics = metrics or Metrics()
+        self._timed = self._metrics.enabled
         self._callers: dict[str, Caller] = {}
         self._buckets: dict[str, EventBucket] = {}
         self._in_flight: dict[str, int] = {}
@@ -97,18 +102,27 @@ class ChatNamespace(socketio.AsyncNamespace):
                 return await self.on_connect(*args)
             return await self.on_disconnect(args[0])
         sid, payload = args[0], args[1:]
-        refused = self._over_limit(sid)
-        if refused is not None:
-            return refused
-        self._in_flight[sid] = self._in_flight.get(sid, 0) + 1
-        try:
-            return await self._dispatch(event, sid, payload)
-        finally:
-            left = self._in_flight.get(sid, 1) - 1
-            if left > 0:
-                self._in_flight[sid] = left
-            else:
-                self._in_flight.pop(sid, None)
+        started = perf_counter() if self._timed else 0.0
+        ack = self._over_limit(sid)
+        if ack is None:
+            self._in_flight[sid] = self._in_flight.get(sid, 0) + 1
+            try:
+                ack = await self._dispatch(event, sid, payload)
+            finally:
+                left = self._in_flight.get(sid, 1) - 1
+                if left > 0:
+                    self._in_flight[sid] = left
+                else:
+                    self._in_flight.pop(sid, None)
+        if self._timed:
+            # A client names its events: only the ones handled here get a series of their own.
+            name = event if isinstance(event, str) and event in self._events else UNKNOWN_EVENT
+            self._metrics.event_handled(name, ack, perf_counter() - started)
+        return ack
+
+    def connection_count(self) -> int:
+        """Open, authenticated connections of this namespace on this node."""
+        return len(self._callers)
 
     def _over_limit(self, sid: str) -> Ack | None:
         """The connection's event rate, before anything is parsed: an ack when over it, else None.
@@ -128,6 +142,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         if bucket.abusive:
             self._buckets.pop(sid, None)
             spawn(self._cut(sid, "events at ten times the limit for ten seconds"), name="disconnect-abusive")
+        self._metrics.rate_limited("events")
         return RateLimited(f"too many events on this connection; retry in {wait} ms", retry_after_ms=wait).ack()
 
     async def _cut(self, sid: str, why: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 import socketio
 
 from ..core.delivery import user_channel
+from ..metrics import Metrics
 
 NAMESPACE = "/chat"
 
@@ -19,11 +20,13 @@ NAMESPACE = "/chat"
 class SocketIODelivery:
     """Emit to users' channels in the ``/chat`` namespace."""
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(self, sio: socketio.AsyncServer, metrics: Metrics | None = None) -> None:
         self._sio = sio
+        self._delivered = (metrics or Metrics()).delivered
 
     async def emit(self, event: str, data: Any, user_ids: Iterable[str], skip_sid: str | None = None) -> None:
         channels = [user_channel(u) for u in dict.fromkeys(user_ids)]
         if not channels:  # an empty "to" would mean everyone
             return
         await self._sio.emit(event, data, to=channels, namespace=NAMESPACE, skip_sid=skip_sid)
+        self._delivered(event)

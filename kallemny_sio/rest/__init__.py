@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import auth, docs, health, me, messages, room_admin, rooms, safety, server_api, users
+from . import auth, docs, health, me, messages, metrics, room_admin, rooms, safety, server_api, users
 from . import web_client
 
 
 def setup_routes(app: web.Application) -> None:
     """Register every REST route."""
     health.setup(app)
+    metrics.setup(app)
     auth.setup(app)
     me.setup(app)
     rooms.setup(app)
