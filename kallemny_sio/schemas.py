@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import annotated_types
 import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from .errors import Invalid, validation_error
 
@@ -507,6 +508,11 @@ def lone_surrogate_at(data: Any, path: str = "") -> str | None:
 
 def refuse_lone_surrogates(data: Any, path: str = "") -> None:
     """Raises :class:`Invalid` naming the field when ``data`` holds a lone surrogate (text is refused, not repaired)."""
+    try:
+        orjson.dumps(data)  # refuses lone surrogates anywhere, keys included: one C call in the common case
+        return
+    except (orjson.JSONEncodeError, TypeError):
+        pass  # a surrogate, or something that is not JSON at all: look for the field
     where = lone_surrogate_at(data, path)
     if where is not None:
         raise Invalid(f"{where.encode('ascii', 'backslashreplace').decode()}: text with a lone UTF-16 surrogate"
@@ -526,3 +532,121 @@ def parse(model: type[M], data: Any, *, strict: bool = True) -> M:
         return model.model_validate(data, strict=strict)
     except ValidationError as exc:
         raise validation_error(exc) from None
+
+
+# -- Socket.IO acknowledgements and server events ------------------------------------------
+# Declared for the AsyncAPI document (rest/asyncapi.py); the handlers and the core build them.
+
+
+class OkAck(Model):
+    """The acknowledgement of an event that answers nothing more: ``{"ok": true}``."""
+
+    ok: Literal[True]
+
+
+class MessageAck(OkAck):
+    """``SendMessage``, ``EditMessage``, ``DeleteMessage``, ``AddReaction``, ``RemoveReaction``."""
+
+    message: MessageOut = Field(description="the message, in its latest state")
+
+
+class RoomAck(OkAck):
+    """``JoinChatRoom``."""
+
+    room: RoomOut
+
+
+class MessagesReadOut(Model):
+    """``MessagesRead``: a member's read pointer moved."""
+
+    room_id: str = Field(alias="roomId")
+    user_id: str = Field(alias="userId", description="the reader")
+    last_read_message_id: str | None = Field(alias="lastReadMessageId", description="null while the room is empty")
+    read_at: str | None = Field(alias="readAt", description="null until the reader first read a message")
+
+
+class ReadAck(MessagesReadOut):
+    """``MarkMessagesAsRead``: the reader's pointer, as members get it in ``MessagesRead``."""
+
+    ok: Literal[True]
+
+
+AckErrorCode = Literal["invalid", "unauthorized", "forbidden", "not_found", "rate_limited", "unavailable", "internal"]
+
+
+class AckErrorBody(Model):
+    code: AckErrorCode = Field(description="invalid: the payload (the message names the field); forbidden: not a member,"
+                                           " muted, blocked, or not allowed to make the change; not_found: no such room"
+                                           " or message; rate_limited: over a limit (retryAfterMs says when to retry);"
+                                           " unavailable: the database is unreachable; internal: a server fault;"
+                                           " unauthorized: the connection's token was revoked meanwhile")
+    message: str
+    details: Any = Field(default=None, description="where given: every problem found, e.g. [{field, message}]")
+    retry_after_ms: Annotated[int, Field(ge=1)] | SkipJsonSchema[None] = Field(
+        default=None, alias="retryAfterMs", description="with rate_limited: milliseconds to wait before retrying",
+        json_schema_extra=lambda schema: schema.pop("default", None))  # absent, never null
+
+
+class ErrorAck(Model):
+    """An event refused: ``{"ok": false, "error": {"code", "message"}}``."""
+
+    ok: Literal[False]
+    error: AckErrorBody
+
+
+class PresenceOut(Model):
+    """``UserOnline`` (the user's first connection on any node opened) and ``UserOffline`` (their last one closed)."""
+
+    user_id: str = Field(alias="userId")
+    username: str
+    is_online: bool = Field(alias="isOnline", description="true in UserOnline, false in UserOffline")
+    last_seen: str | None = Field(alias="lastSeen", description="the latest disconnect (null if none yet)")
+
+
+class TypingOut(Model):
+    """``UserTyping``: a member started or stopped typing (a state not refreshed for 10 s stops)."""
+
+    room_id: str = Field(alias="roomId")
+    user_id: str = Field(alias="userId")
+    username: str
+    is_typing: bool = Field(alias="isTyping")
+
+
+DepartureReason = Literal["removed", "left", "banned"]
+
+
+class UserJoinedRoomOut(Model):
+    room_id: str = Field(alias="roomId")
+    user: UserOut
+    added_by: str | None = Field(default=None, alias="addedBy", description="who added the user: absent when they"
+                                 " joined a public group themselves, null when the server API added them")
+
+
+class UserLeftRoomOut(Model):
+    room_id: str = Field(alias="roomId")
+    user_id: str = Field(alias="userId")
+    reason: DepartureReason
+
+
+class RemovedFromRoomOut(Model):
+    room_id: str = Field(alias="roomId")
+    reason: DepartureReason
+
+
+class MemberUpdatedOut(Model):
+    room_id: str = Field(alias="roomId")
+    user_id: str = Field(alias="userId")
+    role: Literal["owner", "admin", "member"]
+    muted_until: str | None = Field(alias="mutedUntil")
+
+
+class RoomDeletedOut(Model):
+    room_id: str = Field(alias="roomId")
+
+
+class ResyncOut(Model):
+    """``Resync``: this node's link to the other nodes was interrupted and is back."""
+
+    reason: Literal["backplane"]
+    since: str = Field(description="when the interruption began: fetch each room's changes after a changeSeq held"
+                                   " before then")

@@ -1,5 +1,7 @@
 """The OpenAPI 3.1 document, generated from :mod:`kallemny_sio.schemas`, and Swagger UI.
 
+The AsyncAPI document of the Socket.IO events (:mod:`.asyncapi`) is served beside it and linked from it.
+
 Swagger UI's assets come from the ``swagger-ui-py`` package and are served by
 the app itself (no CDN), and the page makes no request outside the app: Swagger
 UI's validator badge (which, whenever the page is not served from localhost,
@@ -14,14 +16,14 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic.json_schema import models_json_schema
 from swagger_ui import api_doc
 
 from .. import __version__
 from .. import schemas as s
+from .asyncapi import PATH as ASYNCAPI_PATH, asyncapi_json
 from .http import json_response
+from .schema_components import component_schemas, ref as _ref
 
-REF = "#/components/schemas/{model}"
 _REQUESTS = [s.RegisterRequest, s.LoginRequest, s.CreateRoomRequest, s.EditMessageRequest, s.UpdateRoomRequest,
              s.AddMembersRequest, s.UpdateMemberRequest, s.ReportRequest, s.UpdateMeRequest, s.ChangePasswordRequest,
              s.DeleteMeRequest, s.PutUserRequest, s.TokenRequest, s.ServerCreateRoomRequest, s.ServerMembersRequest,
@@ -31,10 +33,6 @@ _RESPONSES = [s.AuthOut, s.UserOut, s.MemberOut, s.RoomOut, s.MessageOut, s.Mess
 # SwaggerUIBundle options added to swagger-ui-py's defaults, as JavaScript source.
 # validatorUrl null: no validator badge, so no request to validator.swagger.io.
 SWAGGER_UI_PARAMETERS = {"validatorUrl": "null"}
-
-
-def _ref(model: type) -> dict[str, str]:
-    return {"$ref": REF.format(model=model.__name__)}
 
 
 def _json(model: type, description: str, array: bool = False) -> dict[str, Any]:
@@ -300,14 +298,14 @@ def _paths() -> dict[str, Any]:
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The whole OpenAPI document (built once)."""
-    models = [(m, "validation") for m in _REQUESTS] + [(m, "serialization") for m in _RESPONSES]
-    _, defs = models_json_schema(models, by_alias=True, ref_template=REF)  # type: ignore[arg-type]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Kallemny", "version": __version__,
-                 "description": "REST API of the Kallemny chat server. Live chat runs over Socket.IO (namespace /chat); see the README."},
+                 "description": "REST API of the Kallemny chat server. Live chat runs over Socket.IO (namespace /chat): its"
+                                " events are described by the AsyncAPI document at"
+                                f" [{ASYNCAPI_PATH}]({ASYNCAPI_PATH}); see also the README."},
         "paths": _paths(),
-        "components": {"schemas": defs.get("$defs", {}),
+        "components": {"schemas": component_schemas(_REQUESTS, _RESPONSES),
                        "securitySchemes": {
                            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                                       "description": "a Kallemny token, or one signed by the trusted issuer"},
@@ -322,5 +320,6 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get(ASYNCAPI_PATH, asyncapi_json)
     api_doc(app, config_spec=orjson.dumps(openapi_document()).decode(), url_prefix="/api/docs", title="Kallemny API",
             parameters=SWAGGER_UI_PARAMETERS)
