@@ -14,6 +14,7 @@ export class Actions {
     this.report = report;
     this.reading = new Set(); // rooms with a MarkMessagesAsRead in flight
     this.readAgain = new Set();
+    this.readUpTo = new Map(); // roomId -> the message id our last MarkMessagesAsRead named
     this.typingRoom = null;
     this.typingSentAt = 0;
     this.typingStop = null;
@@ -100,18 +101,22 @@ export class Actions {
     const held = this.store.messages.get(roomId);
     const newest = held && held.newest();
     if (!room || !newest || !this.connection.connected) return;
-    if (room.lastReadMessageId === newest.id && !room.unreadCount && !room.unreadMentionCount) return;
+    const upToDate = room.lastReadMessageId === newest.id || this.readUpTo.get(roomId) === newest.id;
+    if (upToDate && !room.unreadCount && !room.unreadMentionCount) return;
     if (this.reading.has(roomId)) {
       this.readAgain.add(roomId);
       return;
     }
     this.reading.add(roomId);
     this.connection.request("MarkMessagesAsRead", { roomId, messageId: newest.id })
-      .then((ack) => this.store.updateRoom(roomId, (r) => {
-        r.lastReadMessageId = ack.lastReadMessageId; // never behind newest: the pointer only moves forward
-        r.unreadCount = 0;
-        r.unreadMentionCount = 0;
-      }))
+      .then((ack) => {
+        this.readUpTo.set(roomId, newest.id); // the pointer may already be further (another device): no repeat
+        this.store.updateRoom(roomId, (r) => {
+          r.lastReadMessageId = ack.lastReadMessageId; // never behind newest: the pointer only moves forward
+          r.unreadCount = 0;
+          r.unreadMentionCount = 0;
+        });
+      })
       .catch(() => {}) // the next message or visit tries again
       .finally(() => {
         this.reading.delete(roomId);

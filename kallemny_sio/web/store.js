@@ -220,6 +220,17 @@ export class Store {
     if (message.changeSeq > (room.lastChangeSeq || 0)) room.lastChangeSeq = message.changeSeq;
   }
 
+  /** Start a room again from its latest page (after a long gap); what we send and who read what stay. */
+  forgetMessages(roomId) {
+    const old = this.roomMessages(roomId);
+    const fresh = new RoomMessages();
+    fresh.pending = old.pending;
+    fresh.readPointers = old.readPointers;
+    fresh.typing = old.typing;
+    this.messages.set(roomId, fresh);
+    this.changed();
+  }
+
   addPending(entry) {
     this.roomMessages(entry.roomId).pending.set(entry.clientMessageId, entry);
     this.changed();

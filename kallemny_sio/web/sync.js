@@ -3,6 +3,7 @@
 
 const PAGE = 50;
 const CATCH_UP_RETRY_MS = 3000;
+const MAX_CATCH_UP_CHANGES = 1000; // a longer gap: start the room again from its latest page
 
 export class Sync {
   constructor({ api, connection, store, report }) {
@@ -91,9 +92,16 @@ export class Sync {
     await this.loadRooms();
     const rooms = [...this.store.messages.entries()].filter(([, held]) => held.loaded);
     for (const [roomId, held] of rooms) {
-      if (!this.store.rooms.has(roomId)) continue;
+      const room = this.store.rooms.get(roomId);
+      if (!room) continue;
+      const after = held.maxChangeSeq(since);
+      if ((room.lastChangeSeq || 0) - after > MAX_CATCH_UP_CHANGES) {
+        this.store.forgetMessages(roomId);
+        if (this.store.openRoomId === roomId) await this.openRoom(roomId);
+        continue;
+      }
       try {
-        await this.catchUpRoom(roomId, held.maxChangeSeq(since));
+        await this.catchUpRoom(roomId, after);
       } catch (error) {
         if (error.code !== "forbidden" && error.code !== "not_found") throw error;
         this.store.removeRoom(roomId); // we left it, or it was deleted, since the list was read

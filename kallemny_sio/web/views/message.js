@@ -34,14 +34,12 @@ export function drawMessage(li, item, view) {
     el("time", { class: "message-time", datetime: item.createdAt || null, text: timeOf(item.createdAt) }),
     item.editedAt && !deleted ? el("span", { class: "edited-mark", text: "(edited)" }) : null);
   const quote = item.replyToId ? el("div", { class: "reply-quote", text: view.quote }) : null;
-  let content;
-  if (view.editing !== null) {
-    content = el("input", { class: "edit-input", "aria-label": "Edit the message", value: view.editing, maxlength: 4000 });
-    content.value = view.editing;
-  } else {
-    content = el("div", { class: "message-content", text: deleted ? "This message was deleted" : item.content });
-  }
-  const parts = [head, quote, content];
+  // While editing, the text stays (hidden) beside the edit box: the message is still found by what it says.
+  const editing = view.editing !== null;
+  const content = el("div", { class: "message-content", hidden: editing, text: deleted ? "This message was deleted" : item.content });
+  const editor = editing ? el("input", { class: "edit-input", "aria-label": "Edit the message", maxlength: 4000 }) : null;
+  if (editor) editor.value = view.editing;
+  const parts = [head, quote, content, editor];
   if (stored) parts.push(reactions(item, view));
   if (stored && !deleted) parts.push(actions(view));
   if (stored && !deleted && view.pickerOpen) parts.push(picker());

@@ -65,6 +65,7 @@ export class RoomView {
     byId("room-settings-button").hidden = !manager;
     byId("leave-room-button").hidden = room.type !== "group";
     byId("load-older").hidden = !(held.loaded && held.hasMoreOlder);
+    byId("no-messages").hidden = !held.loaded || held.byId.size > 0 || held.pending.size > 0;
     this.renderMessages(store, room, held);
     this.renderTyping(room, held);
   }
