@@ -66,8 +66,8 @@ export class RoomSettingsDialog {
     this.error("");
     this.search.clear();
     this.drawn = "";
-    this.render();
     this.dialog.showModal();
+    this.render();
     byId("room-settings-name").focus();
   }
 
