@@ -508,6 +508,11 @@ def lone_surrogate_at(data: Any, path: str = "") -> str | None:
 
 def refuse_lone_surrogates(data: Any, path: str = "") -> None:
     """Raises :class:`Invalid` naming the field when ``data`` holds a lone surrogate (text is refused, not repaired)."""
+    try:
+        orjson.dumps(data)  # refuses lone surrogates anywhere, keys included: one C call in the common case
+        return
+    except (orjson.JSONEncodeError, TypeError):
+        pass  # a surrogate, or something that is not JSON at all: look for the field
     where = lone_surrogate_at(data, path)
     if where is not None:
         raise Invalid(f"{where.encode('ascii', 'backslashreplace').decode()}: text with a lone UTF-16 surrogate"

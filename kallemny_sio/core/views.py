@@ -33,22 +33,24 @@ def member_view(user: UserRecord, online: bool, role: str, muted_until: int | No
 
 def message_view(message: MessageRecord) -> dict[str, Any]:
     """A Message, in its latest state (a tombstone once deleted)."""
+    created = iso(message.created_at)
+    updated_at, edited_at, deleted_at = message.updated_at, message.edited_at, message.deleted_at
     return {
         "id": message.id,
         "roomId": message.room_id,
         "senderId": message.sender_id,
         "senderUsername": message.sender_username,
         "content": message.content,
-        "createdAt": iso(message.created_at),
+        "createdAt": created,
         "clientMessageId": message.client_message_id,
         "type": message.type,
         "replyToId": message.reply_to_id,
         "mentionedUserIds": list(message.mentioned_user_ids),
         "customData": orjson.loads(message.custom_data) if message.custom_data is not None else None,
-        "reactions": [{"emoji": r.emoji, "count": r.count} for r in message.reactions],
-        "editedAt": iso(message.edited_at),
-        "deletedAt": iso(message.deleted_at),
-        "updatedAt": iso(message.updated_at if message.updated_at is not None else message.created_at),
+        "reactions": [{"emoji": r.emoji, "count": r.count} for r in message.reactions] if message.reactions else [],
+        "editedAt": iso(edited_at) if edited_at is not None else None,
+        "deletedAt": iso(deleted_at) if deleted_at is not None else None,
+        "updatedAt": created if updated_at is None or updated_at == message.created_at else iso(updated_at),
         "changeSeq": message.change_seq,
     }
 
