@@ -192,7 +192,7 @@ that sends a packet over 256 KiB. With `KALLEMNY_ENV=production`, a page whose `
 
 _ERROR_ACK = ("Any event may be refused with `{\"ok\": false, \"error\": {\"code\", \"message\"}}`: `invalid` (the"
               " message names the field), `forbidden`, `not_found`, `rate_limited` (with `retryAfterMs`),"
-              " `unavailable`, `internal`.")
+              " `unavailable`, `internal`; `unauthorized` when the connection's token was revoked meanwhile.")
 
 
 def _message(name: str, model: type[BaseModel], summary: str, description: str) -> dict[str, Any]:
