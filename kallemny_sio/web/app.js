@@ -76,8 +76,9 @@ function startChat(me) {
       store.changed();
     },
     connected() {
+      const cursors = session.sync.snapshot(); // before anything of this connection arrives
       session.outbox.flush(); // messages without an ack go again, with their clientMessageId
-      session.sync.catchUp(); // the room list, and what the held rooms missed
+      session.sync.catchUp(cursors); // the room list, and what the held rooms missed
     },
     unauthorized: () => signOut(SESSION_ENDED),
   });

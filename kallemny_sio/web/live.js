@@ -116,5 +116,5 @@ export function listen({ connection, store, sync, outbox, markRead, isReading, n
     store.changed();
   });
 
-  connection.on("Resync", ({ since }) => sync.catchUp(since || null));
+  connection.on("Resync", ({ since }) => sync.catchUp(sync.snapshot(since || null)));
 }

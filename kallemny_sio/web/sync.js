@@ -1,6 +1,8 @@
 // Loading and catching up: the room list, a room's history (and scroll-back), and after a reconnect or a
 // Resync the change feed and history `after=` of every room this tab holds, merged by message id.
 
+import { compareMessages } from "./store.js";
+
 const PAGE = 50;
 const CATCH_UP_RETRY_MS = 3000;
 const MAX_CATCH_UP_CHANGES = 1000; // a longer gap: start the room again from its latest page
@@ -61,20 +63,33 @@ export class Sync {
   }
 
   /**
-   * Catch up after a (re)connect (`since` null: resume from the highest changeSeq held) or a Resync
-   * (`since`: resume from the highest changeSeq held from before the interruption). One at a time; a request
-   * made meanwhile runs once more afterwards, from the earliest point asked for.
+   * Where each room held catches up from, taken when the need arises (on connect, before the outbox is
+   * flushed; when a Resync arrives): its highest changeSeq (only among changes made before `since`, for a
+   * Resync) and its newest message. Taken later, a message acked or received meanwhile would hide the
+   * ones missed before it.
    */
-  catchUp(since = null) {
+  snapshot(since = null) {
+    const cursors = new Map();
+    for (const [roomId, held] of this.store.messages) {
+      if (held.loaded) cursors.set(roomId, { changeSeq: held.maxChangeSeq(since), newest: held.newest() });
+    }
+    return cursors;
+  }
+
+  /**
+   * Read the room list again, then catch up every room held from its cursor. One catch-up at a time; one
+   * asked for meanwhile runs afterwards, from the earliest cursors of both.
+   */
+  catchUp(cursors) {
     if (this.running) {
-      this.again = this.again ? { since: earlier(this.again.since, since) } : { since };
+      this.again = this.again ? earliest(this.again, cursors) : cursors;
       return this.running;
     }
-    this.running = this.catchUpOnce(since)
+    this.running = this.catchUpOnce(cursors)
       .catch((error) => {
         this.report(error);
         setTimeout(() => {
-          if (this.connection.connected) this.catchUp(since);
+          if (this.connection.connected) this.catchUp(cursors);
         }, CATCH_UP_RETRY_MS);
       })
       .finally(() => {
@@ -82,26 +97,25 @@ export class Sync {
         if (this.again) {
           const next = this.again;
           this.again = null;
-          this.catchUp(next.since);
+          this.catchUp(next);
         }
       });
     return this.running;
   }
 
-  async catchUpOnce(since) {
+  async catchUpOnce(cursors) {
     await this.loadRooms();
-    const rooms = [...this.store.messages.entries()].filter(([, held]) => held.loaded);
-    for (const [roomId, held] of rooms) {
+    for (const [roomId, held] of [...this.store.messages]) {
       const room = this.store.rooms.get(roomId);
-      if (!room) continue;
-      const after = held.maxChangeSeq(since);
-      if ((room.lastChangeSeq || 0) - after > MAX_CATCH_UP_CHANGES) {
+      if (!room || !held.loaded) continue;
+      const cursor = cursors.get(roomId) || { changeSeq: held.maxChangeSeq(), newest: held.newest() };
+      if ((room.lastChangeSeq || 0) - cursor.changeSeq > MAX_CATCH_UP_CHANGES) {
         this.store.forgetMessages(roomId);
         if (this.store.openRoomId === roomId) await this.openRoom(roomId);
         continue;
       }
       try {
-        await this.catchUpRoom(roomId, after);
+        await this.catchUpRoom(roomId, cursor);
       } catch (error) {
         if (error.code !== "forbidden" && error.code !== "not_found") throw error;
         this.store.removeRoom(roomId); // we left it, or it was deleted, since the list was read
@@ -109,24 +123,31 @@ export class Sync {
     }
   }
 
-  async catchUpRoom(roomId, afterChangeSeq) {
-    // Every change (new messages, edits, deletions, reactions) after what we held, all pages.
-    await this.api.changes(roomId, afterChangeSeq, (messages) => this.store.applyMessages(roomId, messages));
-    // And history after the newest message held: the contract's other no-gap guarantee; merged by id.
-    const held = this.store.roomMessages(roomId);
-    let newest = held.newest();
-    while (newest) {
-      const page = await this.api.history(roomId, { after: newest.id, limit: 100 });
+  async catchUpRoom(roomId, { changeSeq, newest }) {
+    // Every change (new messages, edits, deletions, reactions) after the cursor, all pages.
+    await this.api.changes(roomId, changeSeq, (messages) => this.store.applyMessages(roomId, messages));
+    // And history after the newest message held then: the contract's other no-gap guarantee; merged by id.
+    let after = newest;
+    while (after) {
+      const page = await this.api.history(roomId, { after: after.id, limit: 100 });
       this.store.applyMessages(roomId, page.messages);
       if (!page.hasMore || !page.messages.length) break;
-      newest = page.messages[page.messages.length - 1];
+      after = page.messages[page.messages.length - 1];
     }
   }
 }
 
-/** The catch-up that covers both: a Resync's `since` reaches further back than a reconnect's (null). */
-function earlier(a, b) {
-  if (a === null) return b;
-  if (b === null) return a;
-  return Date.parse(a) <= Date.parse(b) ? a : b;
+/** Cursors that cover two catch-ups: per room, the lower changeSeq and the older newest message. */
+function earliest(a, b) {
+  const merged = new Map(a);
+  for (const [roomId, cursor] of b) {
+    const held = merged.get(roomId);
+    if (!held) {
+      merged.set(roomId, cursor);
+      continue;
+    }
+    const older = !held.newest || !cursor.newest ? null : compareMessages(held.newest, cursor.newest) <= 0 ? held.newest : cursor.newest;
+    merged.set(roomId, { changeSeq: Math.min(held.changeSeq, cursor.changeSeq), newest: older });
+  }
+  return merged;
 }

@@ -19,6 +19,7 @@ export class RoomListView {
   constructor(open) {
     this.list = byId("room-list");
     this.items = new Map(); // roomId -> li
+    this.drawn = new Map(); // roomId -> signature of what its li shows
     const pick = (event) => {
       const li = event.target.closest("li.room");
       if (li) open(li.dataset.roomId);
@@ -39,6 +40,7 @@ export class RoomListView {
       if (!store.rooms.has(id)) {
         li.remove();
         this.items.delete(id);
+        this.drawn.delete(id);
       }
     }
     rooms.forEach((room, index) => {
@@ -75,8 +77,8 @@ export class RoomListView {
       el("span", { class: "room-preview", text: preview(room, meId) }),
     ];
     const signature = JSON.stringify([title, open, unread, mentions, other && store.isOnline(other.id), preview(room, meId)]);
-    if (li.dataset.signature !== signature) {
-      li.dataset.signature = signature;
+    if (this.drawn.get(room.id) !== signature) {
+      this.drawn.set(room.id, signature);
       li.replaceChildren(...parts);
     }
   }
