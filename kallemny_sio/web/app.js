@@ -105,6 +105,8 @@ function signOut(message = "", tellServer = false) {
   clearToken();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   store.reset(null);
+  roomView.reset();
+  composer.reset();
   showSignedIn(false);
   showAuthError(message);
 }

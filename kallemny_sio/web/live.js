@@ -31,11 +31,13 @@ export function listen({ connection, store, sync, outbox, markRead, isReading, n
       room.unreadMentionCount = 0;
       room.lastReadMessageId = message.id;
     } else {
+      const known = store.roomMessages(message.roomId).byId.has(message.id)
+        || (room.lastMessage && room.lastMessage.id === message.id); // delivered again, or caught up already
       store.applyMessages(message.roomId, [message]);
       if (message.senderId) store.setTyping(message.roomId, message.senderId, "", false);
       if (isReading(message.roomId)) {
         markRead(message.roomId);
-      } else {
+      } else if (!known) {
         room.unreadCount += 1;
         if ((message.mentionedUserIds || []).includes(me())) room.unreadMentionCount += 1;
       }

@@ -48,6 +48,13 @@ export class Composer {
     this.cancelReply();
   }
 
+  /** Signed out: nothing typed is kept for the next person at this screen. */
+  reset() {
+    this.drafts.clear();
+    this.input.value = "";
+    this.cancelReply();
+  }
+
   send() {
     const content = this.input.value.trim();
     if (!this.roomId || !content) return;

@@ -82,6 +82,12 @@ export class RoomView {
     this.composer.switchTo(roomId);
   }
 
+  /** Signed out: forget what was fetched for this user. */
+  reset() {
+    this.quotes.clear();
+    this.switchTo(null);
+  }
+
   renderMessages(store, room, held) {
     const meId = store.me.id;
     const stored = held.sorted();
