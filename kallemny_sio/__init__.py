@@ -14,6 +14,8 @@ core, the core calls storage, delivery and presence through interfaces):
 - ``transport/``: the Socket.IO stack as Kallemny runs it (``create_sio``, the tuned
   WebSocket transport, packet class, JSON shim, fan-out); with ``cluster/redis_link.py``,
   the only code that knows library internals.
+- ``metrics/``: Prometheus metrics (``METRICS=1``): a no-op object when off, counters kept
+  on the event loop and exposed through prometheus-client when on, and the timed store.
 
 At the top: ``app.py`` (wiring), ``config.py`` (settings), ``errors.py`` (domain
 errors and their HTTP / ack mapping), ``schemas.py`` (declared shapes), ``keys.py``

@@ -20,6 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kallemny_sio.config import Rate, SettingsError, load_settings
+from kallemny_sio.metrics.prometheus import LoopHistogram
 from tests.api.helpers import assert_error
 from tests.conftest import Api, ChatClient, RunningServer
 from tests.limits.helpers import connect_error_message, limits, refused
@@ -218,6 +219,17 @@ async def test_backplane_state_and_publish_latency_with_redis(server_factory, ht
     after = await scrape(http, server)
     assert value(after, "kallemny_backplane_publish_seconds_count") > value(before, "kallemny_backplane_publish_seconds_count")
     assert value(after, "kallemny_backplane_publish_seconds_sum") > 0
+
+
+# -- the histogram's buckets ----------------------------------------------------------------
+
+
+def test_a_bucket_counts_what_is_at_most_its_bound():
+    histogram = LoopHistogram((0.001, 0.01))
+    for seconds in (0.0005, 0.001, 0.0011, 0.01, 0.5):
+        histogram.observe(seconds)
+    assert histogram.cumulative() == [("0.001", 2.0), ("0.01", 4.0), ("+Inf", 5.0)]
+    assert histogram.sum == pytest.approx(0.5126)
 
 
 # -- settings -----------------------------------------------------------------------------
