@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
+from urllib.parse import urlsplit
 
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from tests.conftest import Api, RunningServer
 from tests.web.conftest import LOOP, WebUser, client_message_id, expect
 
 if TYPE_CHECKING:
-    from playwright.async_api import Locator, Page
+    from playwright.async_api import Locator, Page, Route
 
 pytestmark = pytest.mark.asyncio(loop_scope=LOOP)
 
@@ -94,6 +95,7 @@ async def test_two_users_register_create_a_group_in_the_dialog_and_chat_both_way
     assert stored == {hello_id: "Hello Bob, this is Alice",
                       await at_alice.get_attribute("data-message-id"): "Hi Alice, Bob here"}
     await expect(at_bob).to_have_attribute("data-message-id", hello_id)
+    await expect(alice.page.locator(".seen-by")).to_have_text(f"Seen by {bob.username}")   # Bob's page read it
     for user in (alice, bob):
         await expect(user.messages).to_have_count(2)
 
@@ -119,6 +121,63 @@ async def test_a_private_room_made_in_the_dialog_is_named_after_the_other_user(u
     await entry.click()
     await expect(bob.page.locator("#room-title")).to_contain_text(alice.username)
     await expect(bob.message("Just between us")).to_have_count(1)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "client bug: Store.setRooms (web/store.js) replaces the room map with the list's answer, so a room put by "
+    "RoomCreated after the server answered drops out of #room-list until a reload (remove this mark once fixed)"))
+async def test_a_room_created_while_the_room_list_loads_stays_listed(users, web_api) -> None:
+    """The room list's answer can arrive after a RoomCreated that it does not hold yet: the room stays."""
+    alice = await users("alice")
+    bob = await users("bob")
+    late = LateRoomList()
+    await bob.page.route(is_room_list, late.handle)
+    await bob.page.reload()                                   # loads the list again, and on connect once more
+    await expect(bob.status).to_have_attribute("data-state", "connected")
+    await late.answered_by_server()
+
+    status, room = await web_api.request("POST", "/api/chat/rooms", token=alice.token, json={
+        "type": "group", "name": "Made meanwhile", "memberIds": [bob.id]})
+    assert status == 201, room
+    await expect(bob.room(room["id"])).to_have_count(1)       # live, through RoomCreated
+    await late.deliver()
+    await expect(bob.room(room["id"]).locator(".room-name")).to_have_text("Made meanwhile")
+    await bob.open_room(room["id"], "Made meanwhile")
+
+
+def is_room_list(url: str) -> bool:
+    return urlsplit(url).path == "/api/chat/rooms"
+
+
+class LateRoomList:
+    """Holds the page's room-list answers: each is read from the server at once and reaches the page later."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.answered = 0
+        self.changed = asyncio.Condition()
+        self.released = asyncio.Event()
+
+    async def handle(self, route: Route) -> None:
+        if route.request.method != "GET":
+            await route.continue_()
+            return
+        async with self.changed:
+            self.asked += 1
+        response = await route.fetch()
+        async with self.changed:
+            self.answered += 1
+            self.changed.notify_all()
+        await asyncio.wait_for(self.released.wait(), 30)
+        await route.fulfill(response=response)
+
+    async def answered_by_server(self) -> None:
+        """Wait until every room-list request the page has made so far has its answer from the server."""
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: self.answered and self.answered == self.asked), 10)
+
+    async def deliver(self) -> None:
+        self.released.set()
 
 
 # -- (b) typing and unread badges -----------------------------------------------------------------
@@ -223,13 +282,28 @@ async def test_after_a_server_restart_both_pages_hold_every_message_exactly_once
     pending = await alice.send("sent by Alice while the server is down", wait_sent=False)
     await expect(pending).to_have_attribute("data-state", "pending")
 
+    # Alice's tab stays offline until Bob's other device has sent: she has to catch up on that message.
+    await alice.context.set_offline(True)
     await web_server.start()              # same port, same database file
-    other_device = await sockets(bob)     # before the pages are back: they must catch up on it
+    other_device = await sockets(bob)
     ack = await other_device.call("SendMessage", {"roomId": room, "content": "from Bob's other device",
                                                   "clientMessageId": client_message_id()})
     assert ack["ok"], ack
 
-    await expect(pending).to_have_attribute("data-state", "sent", timeout=30_000)
+    # Her room list answers only after her message's ack has come back (a REST answer slower than the
+    # socket): what she missed is still what came after what she held when the connection dropped.
+    acked = asyncio.Event()
+
+    async def slow_room_list(route: Route) -> None:
+        await asyncio.wait_for(acked.wait(), 30)
+        await route.continue_()
+
+    await alice.page.route(is_room_list, slow_room_list)
+    await alice.context.set_offline(False)
+    try:
+        await expect(pending).to_have_attribute("data-state", "sent", timeout=30_000)
+    finally:
+        acked.set()
     await expect(bob.status).to_have_attribute("data-state", "connected", timeout=30_000)
     await bob.send("after the restart, from Bob's page")
 
@@ -238,12 +312,20 @@ async def test_after_a_server_restart_both_pages_hold_every_message_exactly_once
         "before the restart, from Alice", "before the restart, from Bob", "sent by Alice while the server is down",
         "from Bob's other device", "after the restart, from Bob's page"]), stored
     for user in (alice, bob):
+        await expect_exactly_once(user, stored)
+
+
+async def expect_exactly_once(user: WebUser, stored: dict[str, str]) -> None:
+    """Wait until the page shows as many messages as the history holds; then each of them, once, sent."""
+    try:
         await expect(user.messages).to_have_count(len(stored), timeout=15_000)
-        shown = await user.shown_messages()
-        counts = collections.Counter(m["id"] for m in shown)
-        assert all(n == 1 for n in counts.values()), f"{user.label}'s page shows a message twice: {shown}"
-        assert {m["id"]: m["content"] for m in shown} == stored, f"{user.label}'s page differs from history: {shown}"
-        assert {m["state"] for m in shown} == {"sent"}, shown
+    except AssertionError:
+        raise AssertionError(f"{user.label}'s page shows {await user.shown_messages()}; the history holds {stored}")
+    shown = await user.shown_messages()
+    counts = collections.Counter(m["id"] for m in shown)
+    assert all(n == 1 for n in counts.values()), f"{user.label}'s page shows a message twice: {shown}"
+    assert {m["id"]: m["content"] for m in shown} == stored, f"{user.label}'s page differs from history: {shown}"
+    assert {m["state"] for m in shown} == {"sent"}, shown
 
 
 # -- (e, f) signing in and out ----------------------------------------------------------------------
@@ -269,7 +351,9 @@ async def test_sign_out_then_sign_in_again(users, web_api) -> None:
     page = alice.page
     old_token = alice.token
 
-    await page.locator("#logout-button").click()
+    async with page.expect_response(lambda r: r.url.endswith("/api/auth/logout")) as logout:
+        await page.locator("#logout-button").click()
+    assert (await logout.value).status == 204
     await expect(page.locator("#auth-form")).to_be_visible()
     await expect(page.locator("#me")).not_to_be_visible()
     assert await alice.stored_token() is None
