@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal, TypeVar
 import annotated_types
 import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, model_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from .errors import Invalid, validation_error
 
@@ -34,11 +35,40 @@ MAX_TOPIC = 500
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Username = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=USERNAME_PATTERN)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=NOT_BLANK)]
-RoomName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK)]
-Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CONTENT, pattern=NOT_BLANK)]
+# The document's patterns are ECMA-262 regular expressions, so its "\S" is any
+# character outside JavaScript's whitespace, which is neither Python's (U+0085,
+# U+001C-U+001F) nor pydantic's regex engine's (U+0085, but not U+FEFF). Text is
+# trimmed and checked with JavaScript's set, so the server and the document agree
+# on what is blank. The length limits count the trimmed text (contract section 3).
+JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
+def _not_blank(max_length: int, trim: bool) -> AfterValidator:
+    def check(value: str) -> str:
+        text = value.strip(JS_WHITESPACE)
+        if not text:
+            raise PydanticCustomError("string_too_short", "String should have at least 1 non-blank character")
+        if not trim:
+            text = value
+        if len(text) > max_length:
+            raise PydanticCustomError("string_too_long", "String should have at most {max_length} characters",
+                                      {"max_length": max_length})
+        return text
+
+    return AfterValidator(check)
+
+
+def text(max_length: int, trim: bool = True) -> Any:
+    """A string of 1 to ``max_length`` characters that is not only whitespace (trimmed when ``trim``)."""
+    return Annotated[str, _not_blank(max_length, trim),
+                     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NOT_BLANK})]
+
+
+DisplayName = text(64)
+RoomName = text(100)
+Content = text(MAX_CONTENT)
 ClientMessageId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-Emoji = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EMOJI_LENGTH, pattern=NOT_BLANK)]
+Emoji = text(MAX_EMOJI_LENGTH, trim=False)
 
 
 def _custom_data_size(value: dict[str, Any]) -> dict[str, Any]:
@@ -264,7 +294,7 @@ class UpdateMemberRequest(Model):
 
 
 class ReportRequest(Model):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=NOT_BLANK)]
+    reason: text(1000)  # type: ignore[valid-type]
 
 
 class ReportOut(Model):

@@ -49,7 +49,11 @@ async def test_plain_arguments_form(pair):
     ("é" * 4000, "é" * 4000),
     ("中文 ñandú Ελληνικά עברית 👋🏽 \u200d", "中文 ñandú Ελληνικά עברית 👋🏽 \u200d"),
     ("line one\nline two", "line one\nline two"),
-], ids=["trimmed", "4000", "4000-after-trim", "4000-non-ascii", "unicode", "newline"])
+    # Blank means JavaScript's whitespace, as the document's pattern "\S" (ECMA-262) says: U+0085 and
+    # U+001C are text there, though Python's str.strip() would remove them.
+    ("\u0085", "\u0085"),
+    (" \u001c ", "\u001c"),
+], ids=["trimmed", "4000", "4000-after-trim", "4000-non-ascii", "unicode", "newline", "next-line", "file-separator"])
 async def test_content_accepted(pair, api, content, stored):
     alice, bob, room, a, b = pair
     message = await send(a, room["id"], content)
@@ -59,8 +63,9 @@ async def test_content_accepted(pair, api, content, stored):
     assert (await api.history(bob, room["id"]))["messages"][-1]["content"] == stored
 
 
-@pytest.mark.parametrize("content", ["", " ", " \n\t ", "a" * 4001, None, 42, ["x"], {"text": "x"}],
-                         ids=["empty", "space", "whitespace", "4001", "null", "number", "list", "object"])
+@pytest.mark.parametrize("content", ["", " ", " \n\t ", "\ufeff\u3000\u00a0", "a" * 4001, None, 42, ["x"], {"text": "x"}],
+                         ids=["empty", "space", "whitespace", "javascript-whitespace", "4001", "null", "number", "list",
+                              "object"])
 async def test_invalid_content(pair, api, content):
     alice, bob, room, a, b = pair
     assert_error(await a.call("SendMessage", {"roomId": room["id"], "content": content}), "invalid")

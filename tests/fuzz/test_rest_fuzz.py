@@ -117,6 +117,10 @@ UNDOCUMENTED_RULES: list[tuple[str, str, str]] = [
      "before and after are mutually exclusive (not expressible across two query parameters)"),
     ("GET /api/chat/rooms/{roomId}/messages", r"^(before|after): no such message in this room",
      "before/after must be the id of a message of this room (an unknown cursor is 400, not 404)"),
+    ("PUT /api/chat/blocks/{userId}", r"^userId: you cannot block yourself",
+     "userId must not be the caller's own id (blocking oneself is 400)"),
+    ("DELETE /api/chat/blocks/{userId}", r"^userId: you cannot block yourself",
+     "userId must not be the caller's own id (unblocking oneself is 400)"),
 ]
 
 
