@@ -243,12 +243,36 @@ def _server_paths(body: Any) -> dict[str, Any]:
     }
 
 
+def _text(media: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
+
+
+def _ops_paths() -> dict[str, Any]:
+    """The web client, the event document and the metrics: no user token."""
+    return {
+        "/": {"get": {"summary": "The web chat client (a single page; its files are under /web/)", "tags": ["ops"],
+                      "responses": {"200": _text("text/html", "the page")}}},
+        "/api/asyncapi.json": {"get": {
+            "summary": "The Socket.IO events of the /chat namespace, as an AsyncAPI 3 document", "tags": ["ops"],
+            "responses": {"200": {"description": "the document",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        "/metrics": {"get": {
+            "summary": "Prometheus metrics (METRICS=1)", "tags": ["ops"],
+            "description": "Answers 404 unless the server runs with `METRICS=1`. With `METRICS_TOKEN` set it needs "
+                           "`Authorization: Bearer <METRICS_TOKEN>` (not a user's token).",
+            "responses": {"200": _text("text/plain", "the Prometheus text format"),
+                          "401": _json(s.ErrorOut, "METRICS_TOKEN is set and the bearer token is missing or wrong"),
+                          "404": _json(s.ErrorOut, "metrics are off")}}},
+    }
+
+
 def _paths() -> dict[str, Any]:
     secured = [{"bearer": []}]
     body = lambda m: {"required": True, "content": {"application/json": {"schema": _ref(m)}}}  # noqa: E731
     return {
         "/healthz": {"get": {"summary": "Liveness and database reachability", "tags": ["ops"],
                               "responses": {"200": _json(s.HealthOut, "serving"), "503": _json(s.HealthOut, "database unreachable")}}},
+        **_ops_paths(),
         "/api/auth/register": {"post": {"summary": "Create an account and get a token", "tags": ["auth"],
                                         "requestBody": body(s.RegisterRequest),
                                         "responses": {"201": _json(s.AuthOut, "registered"), **_errors(400, 409, 413, 415, 429)}}},
