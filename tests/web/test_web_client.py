@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
-from urllib.parse import urlsplit
-
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -44,6 +43,10 @@ async def stored_contents(api: Api, user: WebUser, room_id: str) -> dict[str, st
                                      params={"limit": "100"})
     assert status == 200, page
     return {m["id"]: m["content"] for m in page["messages"]}
+
+
+def is_room_list(url: str) -> bool:
+    return urlsplit(url).path == "/api/chat/rooms"
 
 
 async def hover_and_click(message: Locator, selector: str) -> None:
@@ -131,29 +134,52 @@ async def test_a_room_created_while_the_room_list_loads_stays_listed(users, web_
     alice = await users("alice")
     bob = await users("bob")
     late = LateRoomList()
-    await bob.page.route(is_room_list, late.handle)
-    await bob.page.reload()                                   # loads the list again, and on connect once more
+    page = bob.page
+    await page.add_init_script(WATCH_ROOM_LISTS)
+    await page.route(is_room_list, late.handle)
+    await page.reload()                                       # the page asks for its room list again
     await expect(bob.status).to_have_attribute("data-state", "connected")
-    await late.answered_by_server()
+    asked = await page.evaluate("() => window.roomLists.asked")
+    await late.answered_by_server(asked)
 
     status, room = await web_api.request("POST", "/api/chat/rooms", token=alice.token, json={
         "type": "group", "name": "Made meanwhile", "memberIds": [bob.id]})
     assert status == 201, room
     await expect(bob.room(room["id"])).to_have_count(1)       # live, through RoomCreated
-    await late.deliver()
-    await expect(bob.room(room["id"]).locator(".room-name")).to_have_text("Made meanwhile")
+    late.deliver()                                            # answers from before the room existed
+    await page.wait_for_function("asked => window.roomLists.read >= asked", arg=asked)
+    await page.evaluate("() => new Promise(done => requestAnimationFrame(() => setTimeout(done)))")  # drawn
+    await expect(bob.room(room["id"]).locator(".room-name")).to_have_text("Made meanwhile", timeout=1_000)
     await bob.open_room(room["id"], "Made meanwhile")
 
 
-def is_room_list(url: str) -> bool:
-    return urlsplit(url).path == "/api/chat/rooms"
+# Counts the page's room-list requests when it makes them (the route sees them a little later) and the
+# answers it has read (counted in a task after the read, so after the code that awaited it has run).
+WATCH_ROOM_LISTS = """(() => {
+  const isRoomList = (url) => new URL(url, location.href).pathname === "/api/chat/rooms";
+  window.roomLists = { asked: 0, read: 0 };
+  const fetch = window.fetch;
+  window.fetch = function (input, init) {
+    const url = input instanceof Request ? input.url : String(input);
+    if (isRoomList(url) && (init?.method ?? "GET") === "GET") window.roomLists.asked += 1;
+    return fetch.apply(this, arguments);
+  };
+  const json = Response.prototype.json;
+  Response.prototype.json = function () {
+    const body = json.call(this);
+    if (isRoomList(this.url)) {
+      const read = () => setTimeout(() => { window.roomLists.read += 1; });
+      body.then(read, read);
+    }
+    return body;
+  };
+})()"""
 
 
 class LateRoomList:
     """Holds the page's room-list answers: each is read from the server at once and reaches the page later."""
 
     def __init__(self) -> None:
-        self.asked = 0
         self.answered = 0
         self.changed = asyncio.Condition()
         self.released = asyncio.Event()
@@ -162,8 +188,6 @@ class LateRoomList:
         if route.request.method != "GET":
             await route.continue_()
             return
-        async with self.changed:
-            self.asked += 1
         response = await route.fetch()
         async with self.changed:
             self.answered += 1
@@ -171,12 +195,13 @@ class LateRoomList:
         await asyncio.wait_for(self.released.wait(), 30)
         await route.fulfill(response=response)
 
-    async def answered_by_server(self) -> None:
-        """Wait until every room-list request the page has made so far has its answer from the server."""
+    async def answered_by_server(self, requests: int) -> None:
+        """Wait until the server has answered the first ``requests`` room-list requests."""
+        assert requests >= 1, "the page did not ask for its room list"
         async with self.changed:
-            await asyncio.wait_for(self.changed.wait_for(lambda: self.answered and self.answered == self.asked), 10)
+            await asyncio.wait_for(self.changed.wait_for(lambda: self.answered >= requests), 10)
 
-    async def deliver(self) -> None:
+    def deliver(self) -> None:
         self.released.set()
 
 
