@@ -94,6 +94,7 @@ export class Store {
     this.openRoomId = null;
     this.connection = "connecting";
     this.roomsLoaded = false;
+    this.roomLoads = new Set(); // per room-list load in flight: roomId -> room (or null: gone) heard live meanwhile
     this.myReactions = loadReactions(me);
     this.changed();
   }
@@ -124,7 +125,18 @@ export class Store {
   // Rooms
 
   /** The whole room list, fresh from the server; a newer last message applied meanwhile is kept. */
-  setRooms(list) {
+  /** Start a room-list load: rooms that arrive or go while it is on its way are applied over its answer. */
+  beginRoomsLoad() {
+    const live = new Map();
+    this.roomLoads.add(live);
+    return live;
+  }
+
+  endRoomsLoad(live) {
+    this.roomLoads.delete(live);
+  }
+
+  setRooms(list, live = null) {
     const next = new Map();
     for (const room of list) {
       const held = this.rooms.get(room.id);
@@ -135,6 +147,14 @@ export class Store {
       }
       next.set(room.id, room);
       this.notePresence(room.members);
+    }
+    if (live) {
+      // The answer may predate a RoomCreated or AddedToRoom (or a removal) already shown.
+      for (const [id, room] of live) {
+        if (room === null) next.delete(id);
+        else if (!next.has(id)) next.set(id, room);
+      }
+      this.endRoomsLoad(live);
     }
     for (const id of [...this.messages.keys()]) if (!next.has(id)) this.messages.delete(id);
     this.rooms = next;
@@ -150,6 +170,7 @@ export class Store {
       room.lastMessage = held.lastMessage;
     }
     this.rooms.set(room.id, room);
+    for (const live of this.roomLoads) live.set(room.id, room);
     this.notePresence(room.members);
     this.changed();
   }
@@ -172,6 +193,7 @@ export class Store {
 
   removeRoom(roomId) {
     this.rooms.delete(roomId);
+    for (const live of this.roomLoads) live.set(roomId, null);
     this.messages.delete(roomId);
     if (this.openRoomId === roomId) this.openRoomId = null;
     this.changed();

@@ -20,7 +20,12 @@ export class Sync {
   }
 
   async loadRooms() {
-    this.store.setRooms(await this.api.allRooms());
+    const live = this.store.beginRoomsLoad();
+    try {
+      this.store.setRooms(await this.api.allRooms(), live);
+    } finally {
+      this.store.endRoomsLoad(live);
+    }
   }
 
   /** Show a room: read its latest page the first time. */

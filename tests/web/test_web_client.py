@@ -126,9 +126,6 @@ async def test_a_private_room_made_in_the_dialog_is_named_after_the_other_user(u
     await expect(bob.message("Just between us")).to_have_count(1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "client bug: Store.setRooms (web/store.js) replaces the room map with the list's answer, so a room put by "
-    "RoomCreated after the server answered drops out of #room-list until a reload (remove this mark once fixed)"))
 async def test_a_room_created_while_the_room_list_loads_stays_listed(users, web_api) -> None:
     """The room list's answer can arrive after a RoomCreated that it does not hold yet: the room stays."""
     alice = await users("alice")
