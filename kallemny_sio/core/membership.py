@@ -45,6 +45,13 @@ class Membership:
         roster = await self.roster(room_id)
         return () if roster is None else roster.ids
 
+    def cached(self, room_id: str) -> RoomMembers | None:
+        """The room's roster when the cache holds it, without waiting (else None: ask :meth:`roster`)."""
+        found = self._rooms.get(room_id)
+        if found is None or found[1] <= time.monotonic() or room_id in self._changing:
+            return None
+        return found[0]
+
     async def roster(self, room_id: str) -> RoomMembers | None:
         """The room with its members' roles and mutes, or ``None`` for an unknown room."""
         if not self._cached or room_id in self._changing:

@@ -47,8 +47,9 @@ def add_message_txn(db: sqlite3.Connection, room: int, sender: int, m: NewMessag
     # written when the room does not exist (so no savepoint is needed for it).
     row = db.execute(
         "INSERT INTO messages (room_id, seq, sender_id, sender_username, content, created_at, client_message_id,"
-        " type, reply_to_id, mentioned_user_ids, custom_data, updated_at, change_seq)"
-        " SELECT id, last_seq + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, last_change_seq + 1 FROM rooms WHERE id = ?"
+        " type, reply_to_id, mentioned_user_ids, custom_data, updated_at, change_seq, created_change_seq)"
+        " SELECT id, last_seq + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, last_change_seq + 1, last_change_seq + 1"
+        " FROM rooms WHERE id = ?"
         " RETURNING id, seq, change_seq",
         (sender, m.sender_username, m.content, m.created_at, m.client_message_id, m.type, key(m.reply_to_id),
          mentions, m.custom_data, m.created_at, room),
@@ -183,27 +184,54 @@ def page(db: sqlite3.Connection, room: int, limit: int, before: str | None, afte
 
 
 def changes(db: sqlite3.Connection, room: int, after: int, limit: int) -> ChangePage:
-    """The change feed (see :meth:`Store.list_changes`): one indexed range on (room, change_seq).
+    """The change feed (see :meth:`Store.list_changes`), read in one snapshot.
 
-    The room's latest position is read first and bounds the range: every
-    position up to it has committed (a change and its position commit
-    together), so ``covered`` never passes a change the page did not see,
-    even when a write commits between the two reads (each read is its own
-    snapshot). A message changed again meanwhile has moved past the bound
-    and comes on the next call.
+    Two ranges make it: messages changed since they were sent (the partial
+    index on (room, change_seq)), and messages never changed, whose positions
+    are the ones they took when created and rise with ``seq`` (the first one
+    after ``after`` is found by a binary search on ``seq``, then the (room,
+    seq) index walks on). The page is the first ``limit`` of the two merged.
+    The room's latest position bounds both: every position up to it has
+    committed (a change and its position commit together), so ``covered``
+    never passes a change the page did not see.
     """
-    last = db.execute("SELECT last_change_seq FROM rooms WHERE id = ?", (room,)).fetchone()
-    if last is None:
-        return ChangePage([], False, 0)
-    bound = int(last[0])
-    found = db.execute(
-        f"{_SELECT} WHERE room_id = ? AND change_seq > ? AND change_seq <= ? ORDER BY change_seq ASC LIMIT ?",
-        (room, after, bound, limit + 1),
-    ).fetchall()
+    db.execute("BEGIN")
+    try:
+        last = db.execute("SELECT last_change_seq, last_seq FROM rooms WHERE id = ?", (room,)).fetchone()
+        if last is None:
+            return ChangePage([], False, 0)
+        bound, last_seq = int(last[0]), int(last[1])
+        changed = db.execute(
+            f"{_SELECT} WHERE room_id = ? AND change_seq > ? AND change_seq <= ? AND change_seq > created_change_seq"
+            " ORDER BY change_seq ASC LIMIT ?",
+            (room, after, bound, limit + 1),
+        ).fetchall()
+        start = _first_created_after(db, room, after, last_seq)
+        unchanged = db.execute(
+            f"{_SELECT} WHERE room_id = ? AND seq >= ? AND change_seq = created_change_seq AND change_seq <= ?"
+            " ORDER BY seq ASC LIMIT ?",
+            (room, start, bound, limit + 1),
+        ).fetchall() if start is not None else []
+    finally:
+        db.execute("COMMIT")
+    found = sorted(changed + unchanged, key=lambda r: r[rows.CHANGE_SEQ])[:limit + 1]
     messages = [rows.message(r) for r in found[:limit]]
     if len(found) > limit:
         return ChangePage(messages, True, messages[-1].change_seq)
     return ChangePage(messages, False, bound)
+
+
+def _first_created_after(db: sqlite3.Connection, room: int, after: int, last_seq: int) -> int | None:
+    """The lowest ``seq`` whose creation position is past ``after`` (they rise with ``seq``), or None."""
+    lo, hi = 1, last_seq + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = db.execute("SELECT created_change_seq FROM messages WHERE room_id = ? AND seq = ?", (room, mid)).fetchone()
+        if row is not None and row[0] > after:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo if lo <= last_seq else None
 
 
 def mark_read_txn(db: sqlite3.Connection, room: int, user: int, message: int | None, read_at: int) -> ReadState | None:

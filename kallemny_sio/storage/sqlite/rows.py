@@ -18,6 +18,7 @@ MESSAGE_COLUMNS = (
     " mentioned_user_ids, custom_data, reactions, edited_at, deleted_at, updated_at, change_seq"
 )
 MESSAGE_WIDTH = 16
+CHANGE_SEQ = 15  # where change_seq is in a row of MESSAGE_COLUMNS
 ROOM_COLUMNS = "id, type, name, is_public, created_by, created_at, last_activity_at, last_change_seq, topic, custom_data"
 ROOM_WIDTH = 10
 USER_COLUMNS = "id, username, display_name, password_hash, created_at, last_seen, external_id, token_generation, deleted_at"

@@ -139,6 +139,17 @@ MIGRATIONS: list[str] = [
         expires_at INTEGER NOT NULL
     ) WITHOUT ROWID
     """,
+    # 5: the change feed indexes only messages changed after they were sent. A
+    # message never changed keeps the position it took when created, and those
+    # positions rise with ``seq``, so the (room, seq) index finds them: sending
+    # no longer writes a second index entry. Rows from before keep the old rule
+    # (``created_change_seq`` -1: every one of them is in the index).
+    """
+    ALTER TABLE messages ADD COLUMN created_change_seq INTEGER NOT NULL DEFAULT -1;
+    DROP INDEX messages_by_room_change;
+    CREATE UNIQUE INDEX messages_changed ON messages (room_id, change_seq)
+        WHERE change_seq > created_change_seq                                  -- the change feed: changed messages
+    """,
 ]
 
 
