@@ -15,7 +15,7 @@ import os
 import socket
 import uuid
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import aiohttp
 import pytest
@@ -25,6 +25,7 @@ from aiohttp import web
 from kallemny_sio.__main__ import HTTP_HANDLER_ARGS
 from kallemny_sio.app import create_app
 from kallemny_sio.config import Limits, Settings
+from tests.support.redis_server import RedisTestServer
 
 TEST_SECRET = "test-secret-" + "x" * 40
 _names = itertools.count(1)
@@ -299,3 +300,14 @@ async def connect(server: RunningServer) -> AsyncIterator[Callable[..., Any]]:
     yield _connect
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisTestServer]:
+    """A fresh ``redis-server`` for one test (fault tests stop and restart it)."""
+    server = RedisTestServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()

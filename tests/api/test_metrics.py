@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -24,7 +24,6 @@ from kallemny_sio.metrics.prometheus import LoopHistogram
 from tests.api.helpers import assert_error
 from tests.conftest import Api, ChatClient, RunningServer
 from tests.limits.helpers import connect_error_message, limits, refused
-from tests.support.redis_server import RedisTestServer
 
 TOKEN = "metrics-token-" + "m" * 20
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -189,16 +188,6 @@ async def test_refusals_are_counted_by_limit(server_factory, http, chat_client):
 
 
 # -- several nodes -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisTestServer]:
-    server = RedisTestServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.mark.timeout(90)

@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 import pytest
@@ -204,17 +204,6 @@ class Cluster:
         for client in self.clients:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.close(), 5)
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisTestServer]:
-    """A fresh ``redis-server`` for one test (fault tests stop and restart it)."""
-    server = RedisTestServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
