@@ -23,6 +23,7 @@ export class Actions {
   /** Called by the outbox: the server stored our message. */
   stored(message) {
     this.store.settlePending(message);
+    this.store.setRefusal(message.roomId, null);
     this.store.updateRoom(message.roomId, (room) => {
       room.unreadCount = 0; // sending moves our read pointer to the message
       room.unreadMentionCount = 0;
@@ -34,6 +35,8 @@ export class Actions {
   refused(entry, error) {
     const words = describeError(error, "send");
     this.store.setPendingState(entry.roomId, entry.clientMessageId, "failed", words);
+    const room = this.store.rooms.get(entry.roomId);
+    if (room && room.type === "private" && error.code === "forbidden") this.store.setRefusal(entry.roomId, words);
     this.report(error, "send");
   }
 

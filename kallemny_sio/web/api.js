@@ -101,6 +101,12 @@ export class Api {
   updateMember(roomId, userId, patch) {
     return this.json("PATCH", `/api/chat/rooms/${seg(roomId)}/members/${seg(userId)}`, { body: patch });
   }
+  ban(roomId, userId) {
+    return this.json("PUT", `/api/chat/rooms/${seg(roomId)}/bans/${seg(userId)}`);
+  }
+  deleteRoom(roomId) {
+    return this.json("DELETE", `/api/chat/rooms/${seg(roomId)}`);
+  }
 
   // Messages
   /** One page of history, oldest first: `{messages, hasMore}`; `before`/`after` are message ids. */
@@ -109,6 +115,9 @@ export class Api {
   }
   message(roomId, messageId) {
     return this.json("GET", `/api/chat/rooms/${seg(roomId)}/messages/${seg(messageId)}`);
+  }
+  reportMessage(roomId, messageId, reason) {
+    return this.json("POST", `/api/chat/rooms/${seg(roomId)}/messages/${seg(messageId)}/reports`, { body: { reason } });
   }
   /** Every change after `after` (a changeSeq), all pages; `onPage(messages)` sees each page in order. */
   async changes(roomId, after, onPage) {
@@ -127,6 +136,12 @@ export class Api {
   // People
   searchUsers(prefix, limit = 20) {
     return this.json("GET", "/api/chat/users", { query: { q: prefix, limit } });
+  }
+  blocks() {
+    return this.json("GET", "/api/chat/blocks");
+  }
+  setBlock(userId, blocking) {
+    return this.json(blocking ? "PUT" : "DELETE", `/api/chat/blocks/${seg(userId)}`);
   }
 }
 

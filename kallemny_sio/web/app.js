@@ -66,6 +66,45 @@ async function leaveRoom() {
   }
 }
 
+/** The users we blocked, read again from the server (at the start and after each change). */
+async function loadBlocks() {
+  try {
+    store.setBlocked(await api.blocks());
+  } catch (error) {
+    report(error);
+  }
+}
+
+async function setBlock(userId, blocking) {
+  try {
+    await api.setBlock(userId, blocking);
+    if (!blocking) {
+      for (const room of store.rooms.values()) {
+        if (room.type === "private" && room.members.some((m) => m.id === userId)) store.setRefusal(room.id, null);
+      }
+    }
+    showToast(blocking ? "Blocked. Neither of you can write in your private room." : "Unblocked.");
+  } catch (error) {
+    report(error);
+  }
+  await loadBlocks();
+}
+
+async function reportMessage(roomId, messageId) {
+  const reason = window.prompt("Why do you report this message?");
+  if (reason === null) return;
+  if (!reason.trim()) {
+    showToast("Say why you report the message.");
+    return;
+  }
+  try {
+    await api.reportMessage(roomId, messageId, reason.trim().slice(0, 1000));
+    showToast("Reported. Thank you.");
+  } catch (error) {
+    report(error);
+  }
+}
+
 function startChat(me) {
   store.reset(me);
   showAuthError("");
@@ -91,6 +130,7 @@ function startChat(me) {
   session = { connection, outbox, actions, sync };
   listen({ connection, store, sync, outbox, markRead: (id) => actions.markRead(id), isReading, notify: showToast });
   sync.loadRooms().catch(report); // at once; the first connect reads it again, so nothing sent meanwhile is missed
+  loadBlocks();
   connection.connect();
 }
 
@@ -143,7 +183,7 @@ async function boot() {
 // Views
 const roomList = new RoomListView(openRoom);
 const composer = new Composer(current("actions"), () => { roomView.stickToBottom = true; }, showToast);
-const settings = new RoomSettingsDialog({ api, store });
+const settings = new RoomSettingsDialog({ api, store, deleted: showToast });
 const roomView = new RoomView({
   store,
   actions: current("actions"),
@@ -158,6 +198,8 @@ const roomView = new RoomView({
   },
   onSettings: () => settings.open(store.openRoomId),
   onLeave: leaveRoom,
+  onBlock: setBlock,
+  onReport: reportMessage,
 });
 const newRoom = new NewRoomDialog({
   api,

@@ -27,6 +27,7 @@ export function listen({ connection, store, sync, outbox, markRead, isReading, n
     if (message.senderId === me()) {
       outbox.settle(message.clientMessageId);
       store.settlePending(message);
+      store.refusals.delete(message.roomId); // a send went through: no block stands
       room.unreadCount = 0; // sending moves our read pointer to the message
       room.unreadMentionCount = 0;
       room.lastReadMessageId = message.id;

@@ -96,6 +96,8 @@ export class Store {
     this.roomsLoaded = false;
     this.roomLoads = new Set(); // per room-list load in flight: roomId -> room (or null: gone) heard live meanwhile
     this.myReactions = loadReactions(me);
+    this.blocked = new Set(); // ids of the users the caller has blocked (GET /api/chat/blocks)
+    this.refusals = new Map(); // private roomId -> the server's words refusing our last send there (a block)
     this.changed();
   }
 
@@ -218,6 +220,19 @@ export class Store {
 
   isOnline(userId) {
     return this.presence.get(userId) === true;
+  }
+
+  /** The users the caller has blocked, as GET /api/chat/blocks answers. */
+  setBlocked(users) {
+    this.blocked = new Set(users.map((user) => user.id));
+    this.changed();
+  }
+
+  /** Why the server refused our sends in a private room (a block), or null when a send went through. */
+  setRefusal(roomId, words) {
+    if (words) this.refusals.set(roomId, words);
+    else if (!this.refusals.delete(roomId)) return;
+    this.changed();
   }
 
   // Messages

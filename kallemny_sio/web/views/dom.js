@@ -65,3 +65,15 @@ export function roomTitle(room, meId) {
 export function otherMember(room, meId) {
   return room.type === "private" ? room.members.find((m) => m.id !== meId) || null : null;
 }
+
+/** A time as HH:MM on the 24-hour clock, in the page's time zone. */
+export function clockTime(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+}
+
+/** The member's mute while it lasts (its ISO time), else null. */
+export function mutedUntil(member, now = Date.now()) {
+  const until = member && member.mutedUntil;
+  return until && Date.parse(until) > now ? until : null;
+}

@@ -15,7 +15,7 @@ export function quoteText(quoted, authorName) {
 
 /**
  * Fill `li` for `item` (a stored message, or a pending entry without id). `view` says how:
- * {mine, author, canEdit, canDelete, editing (draft text or null), pickerOpen, quote, seenBy, mentionsMe, reacted(emoji)}.
+ * {mine, author, canEdit, canDelete, canReport, editing (draft text or null), pickerOpen, quote, seenBy, mentionsMe, reacted(emoji)}.
  * Sets the li's class and data attributes and returns its children.
  */
 export function drawMessage(li, item, view) {
@@ -72,7 +72,8 @@ function actions(view) {
       "aria-expanded": String(view.pickerOpen),
     }),
     view.canEdit ? el("button", { type: "button", class: "edit-button secondary", text: "Edit" }) : null,
-    view.canDelete ? el("button", { type: "button", class: "delete-button secondary", text: "Delete" }) : null);
+    view.canDelete ? el("button", { type: "button", class: "delete-button secondary", text: "Delete" }) : null,
+    view.canReport ? el("button", { type: "button", class: "report-button secondary", text: "Report" }) : null);
 }
 
 function picker() {

@@ -1,15 +1,19 @@
-// dialog#room-settings: name and topic, members and their roles, adding and removing (owners and admins).
+// dialog#room-settings: name and topic, members and their roles, adding, removing, muting and banning (owners
+// and admins), handing the group over and deleting it (the owner).
 
-import { byId, el, personName, replaceKeepingFocus } from "./dom.js";
+import { byId, clockTime, el, mutedUntil, personName, replaceKeepingFocus } from "./dom.js";
 import { userSearch } from "./userSearch.js";
 import { describeError } from "../errors.js";
 
 const ROLE_WORDS = { owner: "Owner", admin: "Admin", member: "Member" };
+const MUTE_MS = 60 * 60 * 1000;
 
 export class RoomSettingsDialog {
-  constructor({ api, store }) {
+  /** @param deps.deleted (text) => void: tells the user the group is gone */
+  constructor({ api, store, deleted }) {
     this.api = api;
     this.store = store;
+    this.deleted = deleted;
     this.dialog = byId("room-settings");
     this.roomId = null;
     this.drawn = "";
@@ -27,6 +31,7 @@ export class RoomSettingsDialog {
     });
     byId("room-settings-close").addEventListener("click", () => this.dialog.close());
     this.dialog.addEventListener("close", () => {
+      clearTimeout(this.muteTimer);
       this.roomId = null;
     });
     const members = byId("member-list");
@@ -34,21 +39,60 @@ export class RoomSettingsDialog {
       const li = event.target.closest("li[data-user-id]");
       if (li && event.target.matches("select.role-select")) {
         const { userId } = li.dataset;
-        this.call(() => this.api.updateMember(this.roomId, userId, { role: event.target.value }), "Role changed.",
-          (member) => this.store.updateRoom(this.roomId, (room) => {
-            for (const m of room.members) if (m.id === member.id) Object.assign(m, { role: member.role, mutedUntil: member.mutedUntil });
-          }));
+        this.setMember(userId, { role: event.target.value }, "Role changed.");
       }
     });
     members.addEventListener("click", (event) => {
       const li = event.target.closest("li[data-user-id]");
-      if (li && event.target.closest("button.remove-member-button")) {
-        const { userId } = li.dataset;
-        this.call(() => this.api.removeMember(this.roomId, userId), "Removed from the room.",
-          () => this.store.updateRoom(this.roomId, (room) => {
-            room.members = room.members.filter((m) => m.id !== userId);
-          }));
+      const button = event.target.closest("button");
+      if (!li || !button) return;
+      const { userId } = li.dataset;
+      const member = this.room() && this.room().members.find((m) => m.id === userId);
+      const name = personName(member);
+      const is = (cls) => button.classList.contains(cls);
+      if (is("remove-member-button")) {
+        this.call(() => this.api.removeMember(this.roomId, userId), "Removed from the room.", () => this.dropMember(userId));
+      } else if (is("mute-button")) {
+        this.setMember(userId, { mutedUntil: new Date(Date.now() + MUTE_MS).toISOString() }, `${name} is muted for an hour.`);
+      } else if (is("unmute-button")) {
+        this.setMember(userId, { mutedUntil: null }, `${name} may write again.`);
+      } else if (is("ban-button")) {
+        if (!window.confirm(`Ban ${name}? They leave the group and cannot join or be added again.`)) return;
+        this.call(() => this.api.ban(this.roomId, userId), `${name} was banned.`, () => this.dropMember(userId));
+      } else if (is("make-owner-button")) {
+        if (!window.confirm(`Make ${name} the owner? You will be an admin.`)) return;
+        this.setMember(userId, { role: "owner" }, `${name} is the owner now.`);
       }
+    });
+    byId("delete-room-button").addEventListener("click", () => this.deleteRoom());
+  }
+
+  /** PATCH one member (role, mute); the answer (a Member) updates the room until MemberUpdated says the same. */
+  setMember(userId, patch, done) {
+    return this.call(() => this.api.updateMember(this.roomId, userId, patch), done,
+      (member) => this.store.updateRoom(this.roomId, (room) => {
+        for (const m of room.members) if (m.id === member.id) Object.assign(m, { role: member.role, mutedUntil: member.mutedUntil });
+        if (member.role === "owner" && member.id !== this.store.me.id && room.myRole === "owner") {
+          room.myRole = "admin"; // handing over makes the old owner an admin
+          for (const m of room.members) if (m.id === this.store.me.id) m.role = "admin";
+        }
+      }));
+  }
+
+  dropMember(userId) {
+    this.store.updateRoom(this.roomId, (room) => {
+      room.members = room.members.filter((m) => m.id !== userId);
+    });
+  }
+
+  async deleteRoom() {
+    const room = this.room();
+    if (!room || !window.confirm(`Delete ${room.name || "this group"}? Its messages are gone for everyone.`)) return;
+    const roomId = room.id;
+    await this.call(() => this.api.deleteRoom(roomId), "Deleted.", () => {
+      this.dialog.close();
+      this.store.removeRoom(roomId);
+      this.deleted(`${room.name || "The group"} was deleted.`);
     });
   }
 
@@ -80,10 +124,21 @@ export class RoomSettingsDialog {
       return;
     }
     const meId = this.store.me.id;
-    const signature = JSON.stringify([room.myRole, room.members.map((m) => [m.id, m.role, personName(m)])]);
+    const now = Date.now();
+    const signature = JSON.stringify([room.myRole, room.members.map((m) => [m.id, m.role, personName(m), mutedUntil(m, now)])]);
+    byId("delete-room-button").hidden = room.myRole !== "owner";
     if (signature === this.drawn) return;
     this.drawn = signature;
     replaceKeepingFocus(byId("member-list"), ...room.members.map((member) => this.memberItem(member, room.myRole, meId)));
+    this.redrawWhenMutesEnd(room, now);
+  }
+
+  /** A mute ends without an event: draw the list again then. */
+  redrawWhenMutesEnd(room, now) {
+    clearTimeout(this.muteTimer);
+    const ends = room.members.map((m) => mutedUntil(m, now)).filter(Boolean).map((until) => Date.parse(until));
+    if (!ends.length) return;
+    this.muteTimer = setTimeout(() => this.render(), Math.min(Math.min(...ends) - now + 50, 2 ** 31 - 1));
   }
 
   memberItem(member, myRole, meId) {
@@ -100,9 +155,20 @@ export class RoomSettingsDialog {
       select.value = member.role;
       parts.push(select);
     }
-    const removable = !self && member.role !== "owner" && (myRole === "owner" || (myRole === "admin" && member.role === "member"));
-    if (removable) {
-      parts.push(el("button", { type: "button", class: "remove-member-button secondary", "aria-label": `Remove ${personName(member)}`, text: "Remove" }));
+    // The owner acts on anyone else, an admin on members only (contract section 7).
+    const manageable = !self && member.role !== "owner" && (myRole === "owner" || (myRole === "admin" && member.role === "member"));
+    const who = personName(member);
+    const until = mutedUntil(member);
+    if (until) parts.push(el("span", { class: "muted-until", text: `Muted until ${clockTime(until)}` }));
+    if (manageable) {
+      parts.push(until
+        ? el("button", { type: "button", class: "unmute-button secondary", "aria-label": `Unmute ${who}`, text: "Unmute" })
+        : el("button", { type: "button", class: "mute-button secondary", "aria-label": `Mute ${who} for 1 hour`, text: "Mute for 1 hour" }));
+      parts.push(el("button", { type: "button", class: "remove-member-button secondary", "aria-label": `Remove ${who}`, text: "Remove" }));
+      parts.push(el("button", { type: "button", class: "ban-button secondary", "aria-label": `Ban ${who}`, text: "Ban" }));
+      if (myRole === "owner") {
+        parts.push(el("button", { type: "button", class: "make-owner-button secondary", "aria-label": `Make ${who} the owner`, text: "Make owner" }));
+      }
     }
     return el("li", { dataset: { userId: member.id } }, parts);
   }

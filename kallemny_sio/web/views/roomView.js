@@ -1,6 +1,6 @@
 // The open room: header, ul#messages (keyed by message id, in creation order), typing, seen-by, scroll-back.
 
-import { byId, el, otherMember, personName, replaceKeepingFocus, roomTitle } from "./dom.js";
+import { byId, clockTime, el, mutedUntil, otherMember, personName, replaceKeepingFocus, roomTitle } from "./dom.js";
 import { drawMessage, quoteText } from "./message.js";
 
 const NEAR_BOTTOM_PX = 80;
@@ -15,6 +15,8 @@ export class RoomView {
    * @param deps.fetchMessage (roomId, messageId) => Promise of a message (a quoted one not loaded)
    * @param deps.onBack () => void (the phone's back button)
    * @param deps.onSettings () => void, deps.onLeave () => void
+   * @param deps.onBlock (userId, blocking) => void: block or unblock the other person of a private room
+   * @param deps.onReport (roomId, messageId) => void: report someone else's message
    */
   constructor(deps) {
     Object.assign(this, deps);
@@ -26,6 +28,7 @@ export class RoomView {
     this.editing = null; // {messageId, draft}
     this.pickerFor = null; // message id whose emoji picker is open
     this.quotes = new Map(); // message id -> a quoted message fetched by id (null while on its way)
+    this.muteTimer = null; // draws the room again when our mute ends
     this.ul.addEventListener("click", (event) => this.clicked(event));
     this.ul.addEventListener("keydown", (event) => this.keyed(event));
     this.ul.addEventListener("input", (event) => {
@@ -38,6 +41,11 @@ export class RoomView {
     byId("back-button").addEventListener("click", () => this.onBack());
     byId("room-settings-button").addEventListener("click", () => this.onSettings());
     byId("leave-room-button").addEventListener("click", () => this.onLeave());
+    byId("block-button").addEventListener("click", () => {
+      const room = this.store.rooms.get(this.roomId);
+      const other = room && otherMember(room, this.store.me.id);
+      if (other) this.onBlock(other.id, !this.store.blocked.has(other.id));
+    });
   }
 
   render(store) {
@@ -64,10 +72,32 @@ export class RoomView {
     const manager = room.type === "group" && (room.myRole === "owner" || room.myRole === "admin");
     byId("room-settings-button").hidden = !manager;
     byId("leave-room-button").hidden = room.type !== "group";
+    this.renderNotices(store, room, other);
     byId("load-older").hidden = !(held.loaded && held.hasMoreOlder);
     byId("no-messages").hidden = !held.loaded || held.byId.size > 0 || held.pending.size > 0;
     this.renderMessages(store, room, held);
     this.renderTyping(room, held);
+  }
+
+  /** #block-button (private rooms), #muted-notice and #blocked-notice; the composer stays usable. */
+  renderNotices(store, room, other) {
+    const block = byId("block-button");
+    const blocking = Boolean(other) && store.blocked.has(other.id);
+    block.hidden = !other;
+    block.textContent = blocking ? "Unblock" : "Block";
+    block.setAttribute("aria-pressed", String(blocking));
+    const blocked = byId("blocked-notice");
+    const refusal = other ? store.refusals.get(room.id) : null;
+    blocked.textContent = blocking ? "You blocked this user" : refusal || "";
+    blocked.hidden = !blocked.textContent;
+
+    const me = room.members.find((m) => m.id === store.me.id);
+    const until = mutedUntil(me);
+    const muted = byId("muted-notice");
+    muted.textContent = until ? `You are muted until ${clockTime(until)}` : "";
+    muted.hidden = !until;
+    clearTimeout(this.muteTimer);
+    if (until) this.muteTimer = setTimeout(() => store.changed(), Math.min(Date.parse(until) - Date.now() + 50, 2 ** 31 - 1));
   }
 
   switchTo(roomId) {
@@ -160,6 +190,7 @@ export class RoomView {
       author,
       canEdit: live && mine && item.type !== "system",
       canDelete: live && (mine || manager),
+      canReport: live && !mine && Boolean(item.senderId),
       editing: this.editing && this.editing.messageId === item.id && live ? this.editing.draft : null,
       pickerOpen: live && this.pickerFor === item.id,
       quote,
@@ -237,6 +268,8 @@ export class RoomView {
     else if (is("edit-button")) {
       this.editing = { messageId: message.id, draft: message.content };
       this.store.changed();
+    } else if (is("report-button")) {
+      this.onReport(roomId, message.id);
     } else if (is("delete-button")) {
       if (window.confirm("Delete this message? Everyone will see that it was deleted.")) {
         this.actions.remove(roomId, message.id);
