@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -20,7 +21,7 @@ from tests.conftest import Api, RunningServer
 from tests.web.conftest import LOOP, WebUser, client_message_id, expect
 
 if TYPE_CHECKING:
-    from playwright.async_api import Locator, Page, Route
+    from playwright.async_api import Dialog, Locator, Page, Route
 
 pytestmark = pytest.mark.asyncio(loop_scope=LOOP)
 
@@ -453,3 +454,193 @@ async def tab_to(page: Page, selector: str, presses: int = 40) -> None:
             return
         await page.keyboard.press("Tab")
     raise AssertionError(f"{presses} presses of Tab never reached {selector}")
+
+
+# -- (i-l) managing a group, blocks and reports (contract section 7) ----------------------------------------------
+
+
+def answer_next_dialog(page: Page, *, accept: bool = True, text: str | None = None) -> asyncio.Future[str]:
+    """Accept (with ``text`` for a prompt) or dismiss the page's next dialog; the future says its kind."""
+    kind: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def answer(dialog: Dialog) -> None:
+        kind.set_result(dialog.type)
+        if not accept:
+            await dialog.dismiss()
+        elif text is not None:
+            await dialog.accept(text)
+        else:
+            await dialog.accept()
+
+    page.once("dialog", lambda dialog: asyncio.ensure_future(answer(dialog)))
+    return kind
+
+
+async def open_settings(user: WebUser) -> Locator:
+    await user.page.locator("#room-settings-button").click()
+    dialog = user.page.locator("dialog#room-settings")
+    await expect(dialog).to_be_visible()
+    return dialog
+
+
+def member_item(dialog: Locator, user: WebUser) -> Locator:
+    return dialog.locator(f'#member-list li[data-user-id="{user.id}"]')
+
+
+async def member_of(api: Api, viewer: WebUser, room_id: str, user: WebUser) -> dict | None:
+    """``user`` as a member of the room, as the server lists it to ``viewer`` (None: not a member)."""
+    status, rooms = await api.request("GET", "/api/chat/rooms", token=viewer.token)
+    assert status == 200, rooms
+    room = next(r for r in rooms if r["id"] == room_id)
+    return next((m for m in room["members"] if m["id"] == user.id), None)
+
+
+async def test_an_owner_mutes_a_member_in_the_dialog_who_is_refused_until_unmuted(users, web_api) -> None:
+    alice = await users("alice", timezone_id="UTC")
+    bob = await users("bob", timezone_id="UTC")
+    room = await group_with(web_api, alice, [bob], "Quiet please")
+    await alice.open_room(room, "Quiet please")
+    await bob.open_room(room, "Quiet please")
+    dialog = await open_settings(alice)
+    await expect(member_item(dialog, alice).locator("button")).to_have_count(0)       # not on the owner (herself)
+    bobs = member_item(dialog, bob)
+
+    before = datetime.now(timezone.utc)
+    await bobs.locator("button.mute-button").click()
+    await expect(bobs.locator("button.unmute-button")).to_be_visible()
+    muted = (await member_of(web_api, alice, room, bob))["mutedUntil"]
+    until = datetime.fromisoformat(muted.replace("Z", "+00:00"))
+    assert timedelta(minutes=59) <= until - before <= timedelta(minutes=61), (before, muted)
+    await expect(bobs.locator(".muted-until")).to_have_text(f"Muted until {until:%H:%M}")
+    notice = bob.page.locator("#muted-notice")
+    await expect(notice).to_have_text(f"You are muted until {until:%H:%M}")          # live, from MemberUpdated
+
+    refused = await bob.send("said while muted", wait_sent=False)
+    await expect(refused).to_have_attribute("data-state", "failed")
+    await expect(refused.locator(".message-error")).to_contain_text("muted")
+    await expect(bob.page.locator("#message-input")).to_be_editable()
+
+    await bobs.locator("button.unmute-button").click()
+    await expect(notice).to_be_hidden()
+    await expect(bobs.locator("button.mute-button")).to_be_visible()
+    await expect(bobs.locator(".muted-until")).to_have_count(0)
+    assert (await member_of(web_api, alice, room, bob))["mutedUntil"] is None
+    await bob.send("said after the unmute")
+    await expect(alice.message("said after the unmute")).to_have_count(1)
+    assert list((await stored_contents(web_api, alice, room)).values()) == ["said after the unmute"]
+
+
+async def test_an_owner_bans_a_member_who_loses_the_room(users, web_api) -> None:
+    alice = await users("alice")
+    bob = await users("bob")
+    room = await group_with(web_api, alice, [bob], "No trolls")
+    await bob.open_room(room, "No trolls")
+    await alice.open_room(room, "No trolls")
+    dialog = await open_settings(alice)
+    bobs = member_item(dialog, bob)
+
+    dismissed = answer_next_dialog(alice.page, accept=False)
+    await bobs.locator("button.ban-button").click()
+    assert await asyncio.wait_for(dismissed, 10) == "confirm"
+    await expect(alice.page.locator("#room-settings-status")).to_have_text("")
+    assert await member_of(web_api, alice, room, bob) is not None, "a dismissed confirm must not ban"
+
+    confirmed = answer_next_dialog(alice.page)
+    await bobs.locator("button.ban-button").click()
+    assert await asyncio.wait_for(confirmed, 10) == "confirm"
+    await expect(bobs).to_have_count(0)
+    await expect(bob.room(room)).to_have_count(0)                         # RemovedFromRoom
+    await expect(bob.page.locator("#room-view")).to_be_hidden()
+    await expect(bob.page.locator("#toast")).to_contain_text("banned")
+    assert await member_of(web_api, alice, room, bob) is None
+    status, answer = await web_api.request("POST", f"/api/chat/rooms/{room}/members", token=alice.token,
+                                           json={"userIds": [bob.id]})
+    assert status == 403, answer                                          # banned: not added again
+
+
+async def test_an_owner_deletes_the_group_and_every_page_loses_it(users, web_api) -> None:
+    alice = await users("alice")
+    bob = await users("bob")
+    room = await group_with(web_api, alice, [bob], "Short lived")
+    await bob.open_room(room, "Short lived")
+    await alice.open_room(room, "Short lived")
+    dialog = await open_settings(alice)
+    confirmed = answer_next_dialog(alice.page)
+    await dialog.locator("#delete-room-button").click()
+    assert await asyncio.wait_for(confirmed, 10) == "confirm"
+    await expect(dialog).to_be_hidden()
+    for user in (alice, bob):
+        await expect(user.room(room)).to_have_count(0)
+        await expect(user.page.locator("#room-view")).to_be_hidden()
+    await expect(bob.page.locator("#toast")).to_contain_text("Short lived was deleted")
+    status, _ = await web_api.request("GET", f"/api/chat/rooms/{room}/messages", token=alice.token)
+    assert status == 404
+
+
+async def test_an_admin_cannot_mute_or_ban_another_admin_and_a_member_sees_no_delete(users, web_api) -> None:
+    alice = await users("alice")
+    bob = await users("bob")
+    carol = await users("carol")
+    room = await group_with(web_api, alice, [bob, carol], "Ranks")
+    for who in (bob, carol):
+        status, answer = await web_api.request("PATCH", f"/api/chat/rooms/{room}/members/{who.id}",
+                                               token=alice.token, json={"role": "admin"})
+        assert status == 200, answer
+    await bob.open_room(room, "Ranks")
+    dialog = await open_settings(bob)
+    await expect(member_item(dialog, carol).locator("select.role-select")).to_have_value("admin")
+    for other in (alice, carol):
+        await expect(member_item(dialog, other).locator("button")).to_have_count(0)
+    await expect(dialog.locator("#delete-room-button")).to_be_hidden()
+
+
+async def test_blocking_in_a_private_room_refuses_the_others_send_in_words(users, web_api) -> None:
+    alice = await users("alice")
+    bob = await users("bob")
+    status, room = await web_api.request("POST", "/api/chat/rooms", token=alice.token,
+                                         json={"type": "private", "memberIds": [bob.id]})
+    assert status == 201, room
+    for user in (alice, bob):
+        await expect(user.room(room["id"])).to_have_count(1)
+    await alice.open_room(room["id"], bob.username)
+    await bob.open_room(room["id"], alice.username)
+    block = alice.page.locator("#block-button")
+    await expect(block).to_have_text("Block")
+
+    await block.click()
+    await expect(block).to_have_text("Unblock")
+    await expect(alice.page.locator("#blocked-notice")).to_have_text("You blocked this user")
+    status, blocked = await web_api.request("GET", "/api/chat/blocks", token=alice.token)
+    assert status == 200 and [u["id"] for u in blocked] == [bob.id], blocked
+
+    refused = await bob.send("are you there?", wait_sent=False)
+    await expect(refused).to_have_attribute("data-state", "failed")
+    await expect(refused.locator(".message-error")).to_contain_text("block")
+    await expect(bob.page.locator("#blocked-notice")).to_contain_text("block")
+    await expect(bob.page.locator("#block-button")).to_have_text("Block")      # he did not block anyone
+
+    await block.click()
+    await expect(block).to_have_text("Block")
+    await expect(alice.page.locator("#blocked-notice")).to_be_hidden()
+    await refused.locator("button.retry-button").click()
+    await expect(refused).to_have_attribute("data-state", "sent")
+    await expect(bob.page.locator("#blocked-notice")).to_be_hidden()
+    await expect(alice.message("are you there?")).to_have_count(1)
+
+
+async def test_a_member_reports_someone_elses_message(users, web_api) -> None:
+    alice = await users("alice")
+    bob = await users("bob")
+    room = await group_with(web_api, alice, [bob], "Reports")
+    await alice.open_room(room, "Reports")
+    await bob.open_room(room, "Reports")
+    mine = await alice.send("something rude")
+    await expect(mine.locator("button.report-button")).to_have_count(0)        # not one's own
+    theirs = bob.message("something rude")
+    prompted = answer_next_dialog(bob.page, text="it is rude")
+    async with bob.page.expect_response(lambda r: r.url.endswith("/reports")) as answer:
+        await hover_and_click(theirs, "button.report-button")
+    assert await asyncio.wait_for(prompted, 10) == "prompt"
+    assert (await answer.value).status == 202
+    assert (await answer.value).request.post_data_json == {"reason": "it is rude"}
+    await expect(bob.page.locator("#toast")).to_have_text("Reported. Thank you.")
