@@ -644,3 +644,23 @@ async def test_a_member_reports_someone_elses_message(users, web_api) -> None:
     assert (await answer.value).status == 202
     assert (await answer.value).request.post_data_json == {"reason": "it is rude"}
     await expect(bob.page.locator("#toast")).to_have_text("Reported. Thank you.")
+
+
+async def test_the_owner_hands_the_group_over_and_becomes_an_admin(users, web_api) -> None:
+    alice = await users("alice")
+    bob = await users("bob")
+    room = await group_with(web_api, alice, [bob], "Hand over")
+    await bob.open_room(room, "Hand over")
+    await expect(bob.page.locator("#room-settings-button")).to_be_hidden()
+    await alice.open_room(room, "Hand over")
+    dialog = await open_settings(alice)
+    confirmed = answer_next_dialog(alice.page)
+    await member_item(dialog, bob).locator("button.make-owner-button").click()
+    assert await asyncio.wait_for(confirmed, 10) == "confirm"
+    await expect(member_item(dialog, bob).locator(".member-role")).to_have_text("Owner")
+    await expect(member_item(dialog, bob).locator("button")).to_have_count(0)
+    await expect(member_item(dialog, alice).locator("select.role-select")).to_have_value("admin")
+    await expect(dialog.locator("#delete-room-button")).to_be_hidden()
+    await expect(bob.page.locator("#room-settings-button")).to_be_visible()      # live, from MemberUpdated
+    assert (await member_of(web_api, alice, room, bob))["role"] == "owner"
+    assert (await member_of(web_api, alice, room, alice))["role"] == "admin"
