@@ -51,6 +51,8 @@ export function describeError(error, context = "") {
 }
 
 function sentence(text) {
-  const first = text.charAt(0).toUpperCase() + text.slice(1);
+  // The server names the field first ("roomId: …"), for developers; a person reads the rest.
+  const words = text.replace(/^[a-z][A-Za-z0-9.]*: (?=\S)/, "");
+  const first = words.charAt(0).toUpperCase() + words.slice(1);
   return /[.!?]$/.test(first) ? first : `${first}.`;
 }

@@ -38,6 +38,7 @@ CONTRACT_IDS = {
     "room-title", "messages", "typing", "load-older", "composer", "message-input", "send-button", "reply-preview",
     "cancel-reply", "room-settings-button", "room-settings", "room-topic-input", "save-room-button", "member-list",
     "add-member-search", "add-member-results", "leave-room-button", "toast",
+    "block-button", "muted-notice", "blocked-notice", "delete-room-button",
 }
 
 
