@@ -38,6 +38,16 @@ async def group_with(api: Api, owner: WebUser, members: list[WebUser], name: str
     return room["id"]
 
 
+async def two_in_a_group(users, api: Api, name: str, **options) -> tuple[WebUser, WebUser, str]:
+    """Alice and Bob, each on a page, in a group Alice made, both with the room open."""
+    alice = await users("alice", **options)
+    bob = await users("bob", **options)
+    room = await group_with(api, alice, [bob], name)
+    await alice.open_room(room, name)
+    await bob.open_room(room, name)
+    return alice, bob, room
+
+
 async def stored_contents(api: Api, user: WebUser, room_id: str) -> dict[str, str]:
     """The room's history as the server stored it: ``{id: content}``."""
     status, page = await api.request("GET", f"/api/chat/rooms/{room_id}/messages", token=user.token,
@@ -245,11 +255,7 @@ async def test_typing_and_unread_badges_are_seen_by_the_other_user(users, web_ap
 
 
 async def test_a_reaction_an_edit_and_a_deletion_appear_live_at_the_other_user(users, web_api) -> None:
-    alice = await users("alice")
-    bob = await users("bob")
-    room = await group_with(web_api, alice, [bob], "Live changes")
-    await alice.open_room(room, "Live changes")
-    await bob.open_room(room, "Live changes")
+    alice, bob, room = await two_in_a_group(users, web_api, "Live changes")
     mine = await alice.send("A first draft")
     theirs = bob.message("A first draft")
     await expect(theirs).to_have_count(1)
@@ -292,11 +298,7 @@ async def test_a_reaction_an_edit_and_a_deletion_appear_live_at_the_other_user(u
 @pytest.mark.timeout(90)
 async def test_after_a_server_restart_both_pages_hold_every_message_exactly_once(
         users, web_api, web_server: RunningServer, sockets) -> None:
-    alice = await users("alice")
-    bob = await users("bob")
-    room = await group_with(web_api, alice, [bob], "Through a restart")
-    await alice.open_room(room, "Through a restart")
-    await bob.open_room(room, "Through a restart")
+    alice, bob, room = await two_in_a_group(users, web_api, "Through a restart")
     await alice.send("before the restart, from Alice")
     await bob.send("before the restart, from Bob")
     await expect(alice.messages).to_have_count(2)
@@ -496,11 +498,7 @@ async def member_of(api: Api, viewer: WebUser, room_id: str, user: WebUser) -> d
 
 
 async def test_an_owner_mutes_a_member_in_the_dialog_who_is_refused_until_unmuted(users, web_api) -> None:
-    alice = await users("alice", timezone_id="UTC")
-    bob = await users("bob", timezone_id="UTC")
-    room = await group_with(web_api, alice, [bob], "Quiet please")
-    await alice.open_room(room, "Quiet please")
-    await bob.open_room(room, "Quiet please")
+    alice, bob, room = await two_in_a_group(users, web_api, "Quiet please", timezone_id="UTC")
     dialog = await open_settings(alice)
     await expect(member_item(dialog, alice).locator("button")).to_have_count(0)       # not on the owner (herself)
     bobs = member_item(dialog, bob)
@@ -531,11 +529,7 @@ async def test_an_owner_mutes_a_member_in_the_dialog_who_is_refused_until_unmute
 
 
 async def test_an_owner_bans_a_member_who_loses_the_room(users, web_api) -> None:
-    alice = await users("alice")
-    bob = await users("bob")
-    room = await group_with(web_api, alice, [bob], "No trolls")
-    await bob.open_room(room, "No trolls")
-    await alice.open_room(room, "No trolls")
+    alice, bob, room = await two_in_a_group(users, web_api, "No trolls")
     dialog = await open_settings(alice)
     bobs = member_item(dialog, bob)
 
@@ -559,11 +553,7 @@ async def test_an_owner_bans_a_member_who_loses_the_room(users, web_api) -> None
 
 
 async def test_an_owner_deletes_the_group_and_every_page_loses_it(users, web_api) -> None:
-    alice = await users("alice")
-    bob = await users("bob")
-    room = await group_with(web_api, alice, [bob], "Short lived")
-    await bob.open_room(room, "Short lived")
-    await alice.open_room(room, "Short lived")
+    alice, bob, room = await two_in_a_group(users, web_api, "Short lived")
     dialog = await open_settings(alice)
     confirmed = answer_next_dialog(alice.page)
     await dialog.locator("#delete-room-button").click()
@@ -629,11 +619,7 @@ async def test_blocking_in_a_private_room_refuses_the_others_send_in_words(users
 
 
 async def test_a_member_reports_someone_elses_message(users, web_api) -> None:
-    alice = await users("alice")
-    bob = await users("bob")
-    room = await group_with(web_api, alice, [bob], "Reports")
-    await alice.open_room(room, "Reports")
-    await bob.open_room(room, "Reports")
+    alice, bob, room = await two_in_a_group(users, web_api, "Reports")
     mine = await alice.send("something rude")
     await expect(mine.locator("button.report-button")).to_have_count(0)        # not one's own
     theirs = bob.message("something rude")
