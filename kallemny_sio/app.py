@@ -24,6 +24,7 @@ from .rest.http import MIDDLEWARES, security_headers
 from .storage import create_store
 from .storage.base import Store
 from .transport import create_sio
+from .transport.banner import hide_library_banner
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings) -> web.Application:
         settings, store, accounts, chat, sio, backplane, guard, metrics)
     setup_routes(app)
     app.on_response_prepare.append(security_headers)
+    hide_library_banner()  # and on the answers aiohttp writes before any route
     app.cleanup_ctx.extend([
         _store_ctx(store),
         _passwords_ctx(passwords),

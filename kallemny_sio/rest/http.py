@@ -16,6 +16,7 @@ from ..core.addresses import client_address, via_trusted_https
 from ..errors import (ChatError, Internal, Invalid, MethodNotAllowed, NotFound, RateLimited, TooLarge, Unauthorized,
                       UnsupportedMediaType)
 from ..keys import ACCOUNTS, GUARD, SETTINGS
+from ..transport.banner import SERVER_NAME
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -154,7 +155,7 @@ def check_api_key(request: web.Request) -> None:
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """No library versions in ``Server``; ``Strict-Transport-Security`` in production over HTTPS."""
-    response.headers["Server"] = "Kallemny"
+    response.headers["Server"] = SERVER_NAME
     settings = request.app[SETTINGS]
     if settings.production and via_trusted_https(request.remote, request.scheme,
                                                  request.headers.get("X-Forwarded-Proto"), settings.trusted_proxies):

@@ -7,7 +7,8 @@
 - :mod:`.packet`: a Socket.IO packet class that serializes its data once;
 - :mod:`.json_shim`: orjson shaped like the ``json`` module;
 - :mod:`.fanout`: a room emit without a task per recipient;
-- :mod:`.server`: the ``AsyncServer`` subclass that survives malformed input.
+- :mod:`.server`: the ``AsyncServer`` subclass that survives malformed input;
+- :mod:`.banner`: ``Server: Kallemny`` on the answers aiohttp writes itself.
 
 Together with the Redis link (:mod:`kallemny_sio.cluster.redis_link`), this
 package is the only code that knows python-socketio's, engineio's and
