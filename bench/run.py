@@ -98,9 +98,18 @@ STORAGE_TARGET_PREFIXES = ("history", "change feed", "room list page of 100")
 LIMIT_VARS = (
     "RATE_LIMITS", "LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_ADDRESS", "REGISTRATIONS_PER_ADDRESS",
     "EVENTS_PER_SECOND", "EVENT_BURST", "MESSAGES_PER_USER", "CONNECTIONS_PER_USER", "REST_REQUESTS_PER_10S",
-    "TRUSTED_PROXIES",
+    "TRUSTED_PROXIES", "ROOM_CREATIONS_PER_USER",
 )
 NO_LIMITS = {"RATE_LIMITS": "0"}
+# --limits-raised: workloads a-h with every limit on (their checks run on each
+# event and request) but set far above what the load generator asks, so none
+# refuses anything: the limits' cost on the hot path (issue 14).
+RAISED_LIMITS = {
+    "RATE_LIMITS": "1", "EVENTS_PER_SECOND": "100000", "EVENT_BURST": "100000",
+    "MESSAGES_PER_USER": "100000000/10s", "CONNECTIONS_PER_USER": "100000", "REST_REQUESTS_PER_10S": "100000000",
+    "REGISTRATIONS_PER_ADDRESS": "100000000/1h", "LOGIN_FAILURES_PER_USERNAME": "100000000/15m",
+    "LOGIN_FAILURES_PER_ADDRESS": "100000000/15m", "ROOM_CREATIONS_PER_USER": "100000000/1h",
+}
 LIMITS_ENV = {
     # (i): defaults for EVENTS_PER_SECOND / EVENT_BURST; the honest clients'
     # 20 msgs/s per user is over the default MESSAGES_PER_USER, so that one is
@@ -522,7 +531,7 @@ class Bench:
             env = server_env_base()
             for var in ("KALLEMNY_ENV", "REDIS_URL", "DATABASE_URL", "MONGODB_URI", "HOST", "PORT") + LIMIT_VARS + TRUSTED_VARS:
                 env.pop(var, None)
-            env.update(NO_LIMITS if limits is None else limits)
+            env.update((RAISED_LIMITS if self.args.limits_raised else NO_LIMITS) if limits is None else limits)
             env.update(extra_env or {})
             env["JWT_SECRET"] = self.jwt_secret
             if self.args.kallemny_database_url:
@@ -1725,6 +1734,10 @@ def render(bench: Bench, meta: dict) -> str:
                      f"tokens ({IDLE_USERS} users). Target (issue 17): all {RS256_USERS:,} connected in "
                      f"< {STORM_TARGET_SEC:g} s, none refused; shown as met / not met, never a failure of the run "
                      "(refused connects are).")
+    if args.limits_raised:
+        notes.append("`--limits-raised`: Kallemny's workloads a-h ran with every abuse limit on but raised far "
+                     "above the load (" + ", ".join(f"`{k}={v}`" for k, v in RAISED_LIMITS.items()) + "), "
+                     "so each check runs and none refuses.")
     if bench.backlogs:
         notes.append("Listen backlog in effect (as the kernel reports it): "
                      + ", ".join(f"{SERVER_TITLES[s]} {b if b is not None else 'unknown'}" for s, b in bench.backlogs.items())
@@ -1823,6 +1836,9 @@ def parse_args(argv=None):
     p.add_argument("--bare-args", default="", help="extra flags for bare_server.py, e.g. '--uvloop --orjson'")
     p.add_argument("--kallemny-database-url", default=None,
                    help="database URL for Kallemny (default: a fresh sqlite:///bench.db in a temporary folder)")
+    p.add_argument("--limits-raised", action="store_true",
+                   help="run Kallemny's workloads a-h with every limit on but raised above the load "
+                        "(default: RATE_LIMITS=0), to measure what the limits' checks cost")
     p.add_argument("--output", default=str(RESULTS), help="folder for latest.md and latest.json")
     p.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and the generator's configs")
     args = p.parse_args(argv)

@@ -7,6 +7,7 @@ Nothing else in the package reads ``os.environ``; everything receives a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import logging
 import os
@@ -32,9 +33,14 @@ class Rate:
     count: int
     window_seconds: float
 
-    @property
+    @functools.cached_property
     def window_ms(self) -> int:
         return int(self.window_seconds * 1000)
+
+    @functools.cached_property
+    def interval_ms(self) -> int:
+        """The time one unit takes to come back: ``window / count`` (at least 1 ms)."""
+        return max(1, self.window_ms // max(1, self.count))
 
     def __str__(self) -> str:
         return f"{self.count}/{self.window_seconds:g}s"

@@ -85,7 +85,7 @@ class RedisLimiter:
         return result
 
     async def _rate(self, key: str, rate: Rate, now: int, take: bool) -> int:
-        interval = max(1, rate.window_ms // max(1, rate.count))
+        interval = rate.interval_ms
         found = await self._run("rate", f"{self._prefix}:rate:{key}", [now, interval, rate.window_ms, 1 if take else 0])
         if found is not None:
             return found

@@ -55,7 +55,7 @@ class Limiter(Protocol):
 
 def gcra(tat: int, rate: Rate, now: int) -> tuple[int, int]:
     """One step of the generic cell rate algorithm: ``(new tat, wait ms)``; wait 0 means allowed."""
-    interval = max(1, rate.window_ms // max(1, rate.count))
+    interval = rate.interval_ms
     tat = max(tat, now)
     allowed_at = tat + interval - rate.window_ms
     if allowed_at > now:
@@ -83,13 +83,17 @@ class MemoryLimiter:
         self._tats = {k: v for k, v in self._tats.items() if v[1] > now}
         self._failures = {k: v for k, v in self._failures.items() if v[3] > now}
 
-    async def take(self, key: str, rate: Rate, now: int) -> int:
+    def take_now(self, key: str, rate: Rate, now: int) -> int:
+        """:meth:`take` without a coroutine (the hot path's per-message count)."""
         self._prune(now)
         entry = self._tats.get(key)
         tat, wait = gcra(entry[0] if entry else 0, rate, now)
         if not wait:
             self._tats[key] = (tat, tat + rate.window_ms)
         return wait
+
+    async def take(self, key: str, rate: Rate, now: int) -> int:
+        return self.take_now(key, rate, now)
 
     async def check(self, key: str, rate: Rate, now: int) -> int:
         entry = self._tats.get(key)
@@ -173,6 +177,8 @@ class Guard:
         """
         self.limits = limits
         self._limiter = limiter
+        # In memory (one node), a rate is counted without awaiting anything.
+        self._memory = limiter if isinstance(limiter, MemoryLimiter) else None
         self._on_refused = on_refused or (lambda limit: None)
 
     def _refused(self, limit: str, what: str, wait_ms: int) -> RateLimited:
@@ -269,7 +275,9 @@ class Guard:
         return EventBucket(self.limits.events_per_second, self.limits.event_burst)
 
     async def _take(self, limit: str, key: str, rate: Rate, what: str) -> None:
-        if self.enabled:
-            wait = await self._limiter.take(key, rate, now_ms())
+        if self.limits.enabled:
+            memory = self._memory
+            wait = memory.take_now(key, rate, now_ms()) if memory is not None else \
+                await self._limiter.take(key, rate, now_ms())
             if wait:
                 raise self._refused(limit, what, wait)
