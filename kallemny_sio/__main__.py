@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import gc
 import logging
 import sys
 from typing import NoReturn
@@ -27,6 +28,22 @@ SHUTDOWN_TIMEOUT_SECONDS = 1.0
 # Request lines up to 64 KiB (aiohttp's default, 8 KiB, answers a longer URL with
 # its own plain-text 400 instead of the contract's error shape).
 HTTP_HANDLER_ARGS = {"max_line_size": 65536}
+# The cyclic garbage collector, tuned for a long-running server. Every message
+# allocates a few hundred small objects (payload, records, views, packets,
+# futures), so with CPython's default (a young collection every 700
+# allocations) collections ran several times per message and the older ones
+# walked every object the process had made at start-up (modules, classes,
+# schemas): about 3 µs of the event loop per message in workload (b). Objects
+# alive once the app has started are moved out of the collector's sight
+# (``gc.freeze``), and young collections run every 10,000 allocations.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+async def _tune_gc(app: object) -> None:
+    """Freeze what start-up made and collect less often (the app's last start-up step)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,8 +84,10 @@ def main(argv: list[str] | None = None) -> None:
 
     _install_uvloop()
     try:
+        app = create_app(settings)
+        app.on_startup.append(_tune_gc)  # after the stores and links have opened
         web.run_app(
-            create_app(settings),
+            app,
             host=settings.host,
             port=settings.port,
             backlog=settings.listen_backlog,

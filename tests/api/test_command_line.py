@@ -379,3 +379,23 @@ def test_a_token_from_another_secret_is_refused_after_restart(launch, tmp_path):
     status, body = http_json(second.url + "/api/chat/rooms", token=auth["token"])
     assert status == 401 and body["error"]["code"] == "unauthorized"
     assert second.stop() == 0
+
+
+# -- the collector, tuned once the server has started ------------------------------------------
+
+
+async def test_the_server_tunes_the_collector_once_started() -> None:
+    # The command line's last start-up step (a speed measure, see GC_THRESHOLDS):
+    # what start-up made leaves the collector's sight, young collections are rarer.
+    import gc
+
+    from kallemny_sio import __main__ as command_line
+
+    thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
+    try:
+        await command_line._tune_gc(object())
+        assert gc.get_threshold() == command_line.GC_THRESHOLDS
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
