@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from time import monotonic as _monotonic
 from typing import Callable, Protocol
 
 from ..config import Limits, Rate
@@ -84,13 +85,17 @@ class MemoryLimiter:
         self._failures = {k: v for k, v in self._failures.items() if v[3] > now}
 
     def take_now(self, key: str, rate: Rate, now: int) -> int:
-        """:meth:`take` without a coroutine (the hot path's per-message count)."""
+        """:meth:`take` without a coroutine (every message is counted: :func:`gcra` inlined)."""
         self._prune(now)
         entry = self._tats.get(key)
-        tat, wait = gcra(entry[0] if entry else 0, rate, now)
-        if not wait:
-            self._tats[key] = (tat, tat + rate.window_ms)
-        return wait
+        tat = entry[0] if entry is not None and entry[0] > now else now
+        interval = rate.interval_ms
+        allowed_at = tat + interval - rate.window_ms
+        if allowed_at > now:
+            return allowed_at - now
+        tat += interval
+        self._tats[key] = (tat, tat + rate.window_ms)
+        return 0
 
     async def take(self, key: str, rate: Rate, now: int) -> int:
         return self.take_now(key, rate, now)
@@ -129,26 +134,29 @@ class EventBucket:
 
     def __init__(self, per_second: float, burst: int) -> None:
         self._rate, self._burst = per_second, float(burst)
-        self._tokens, self._at = float(burst), time.monotonic()
+        self._tokens, self._at = float(burst), _monotonic()
         self._second, self._in_second = int(self._at), 0
         self._abusive_since: float | None = None
 
     def take(self) -> int:
-        """0 when the event may go on, else the ms until one may."""
-        now = time.monotonic()
-        self._count(now)
-        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
-        self._at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0
-        return max(1, int((1.0 - self._tokens) / self._rate * 1000) + 1)
-
-    def _count(self, now: float) -> None:
-        second = int(now)
-        if second == self._second:
+        """0 when the event may go on, else the ms until one may (runs for every event: kept flat)."""
+        now = _monotonic()
+        if int(now) == self._second:
             self._in_second += 1
-            return
+        else:
+            self._next_second(int(now))
+        tokens = self._tokens + (now - self._at) * self._rate
+        if tokens > self._burst:
+            tokens = self._burst
+        self._at = now
+        if tokens >= 1.0:
+            self._tokens = tokens - 1.0
+            return 0
+        self._tokens = tokens
+        return max(1, int((1.0 - tokens) / self._rate * 1000) + 1)
+
+    def _next_second(self, second: int) -> None:
+        """The first event of a new second: judge the last one's count for abuse."""
         if self._in_second < ABUSE_FACTOR * self._rate or second - self._second > 1:
             self._abusive_since = None
         elif self._abusive_since is None:
