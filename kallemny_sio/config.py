@@ -169,8 +169,10 @@ def _rate(env: Mapping[str, str], env_name: str, default: Rate) -> Rate:
     raw = env.get(env_name, "").strip()
     if not raw:
         return default
-    count, _, window = raw.partition("/")
-    return Rate(_int(env_name, count.strip()), _window(env_name, window) if window else default.window_seconds)
+    count, slash, window = raw.partition("/")
+    if slash and not window.strip():  # "30/": a window was meant and is missing
+        raise SettingsError(f"{env_name}: a window looks like 10s, 15m or 1h after the '/', got {raw!r}")
+    return Rate(_int(env_name, count.strip()), _window(env_name, window) if slash else default.window_seconds)
 
 
 def _limits(env: Mapping[str, str]) -> Limits:

@@ -68,6 +68,8 @@ def test_scalar_limits_parse(tmp_path):
 @pytest.mark.parametrize("name, value", [
     ("MESSAGES_PER_USER", "many"),
     ("MESSAGES_PER_USER", "30/10 parsecs"),
+    ("MESSAGES_PER_USER", "30/"),  # a window meant and missing, not the default window
+    ("MESSAGES_PER_USER", "30/ "),
     ("MESSAGES_PER_USER", "0/10s"),
     ("MESSAGES_PER_USER", "-3"),
     ("LOGIN_FAILURES_PER_USERNAME", "5/0m"),
