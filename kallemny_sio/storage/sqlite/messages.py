@@ -27,6 +27,22 @@ def _dump(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+_INSERT_FULL = (
+    "INSERT INTO messages (room_id, seq, sender_id, sender_username, content, created_at, client_message_id,"
+    " type, reply_to_id, mentioned_user_ids, custom_data, updated_at, change_seq, created_change_seq)"
+    " SELECT id, last_seq + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, last_change_seq + 1, last_change_seq + 1"
+    " FROM rooms WHERE id = ?"
+    " RETURNING id, seq, change_seq"
+)
+_INSERT_PLAIN = (
+    "INSERT INTO messages (room_id, seq, sender_id, sender_username, content, created_at, client_message_id,"
+    " updated_at, change_seq, created_change_seq)"
+    " SELECT id, last_seq + 1, ?, ?, ?, ?, ?, ?, last_change_seq + 1, last_change_seq + 1"
+    " FROM rooms WHERE id = ?"
+    " RETURNING id, seq, change_seq"
+)
+
+
 def add_message_txn(db: sqlite3.Connection, room: int, sender: int, m: NewMessage) -> StoredMessage:
     """Insert a message at the room's next position and next change position.
 
@@ -42,18 +58,17 @@ def add_message_txn(db: sqlite3.Connection, room: int, sender: int, m: NewMessag
         ).fetchone()
         if row:
             return StoredMessage(rows.message(row), created=False)
-    mentions = _dump(list(m.mentioned_user_ids)) if m.mentioned_user_ids else None
     # One statement takes the room's next positions and inserts: nothing is
     # written when the room does not exist (so no savepoint is needed for it).
-    row = db.execute(
-        "INSERT INTO messages (room_id, seq, sender_id, sender_username, content, created_at, client_message_id,"
-        " type, reply_to_id, mentioned_user_ids, custom_data, updated_at, change_seq, created_change_seq)"
-        " SELECT id, last_seq + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, last_change_seq + 1, last_change_seq + 1"
-        " FROM rooms WHERE id = ?"
-        " RETURNING id, seq, change_seq",
-        (sender, m.sender_username, m.content, m.created_at, m.client_message_id, m.type, key(m.reply_to_id),
-         mentions, m.custom_data, m.created_at, room),
-    ).fetchone()
+    if m.type == "user" and m.reply_to_id is None and not m.mentioned_user_ids and m.custom_data is None:
+        # the common message: the optional columns keep their defaults ('user', NULL)
+        row = db.execute(_INSERT_PLAIN, (sender, m.sender_username, m.content, m.created_at, m.client_message_id,
+                                         m.created_at, room)).fetchone()
+    else:
+        mentions = _dump(list(m.mentioned_user_ids)) if m.mentioned_user_ids else None
+        row = db.execute(_INSERT_FULL, (sender, m.sender_username, m.content, m.created_at, m.client_message_id,
+                                        m.type, key(m.reply_to_id), mentions, m.custom_data, m.created_at,
+                                        room)).fetchone()
     if row is None:
         raise NotFound("room not found")
     msg_id, seq, change = row
