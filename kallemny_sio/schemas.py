@@ -160,7 +160,7 @@ class HistoryQuery(Model):
 class RoomsQuery(Model):
     limit: int = Field(default=100, ge=1, le=MAX_ROOMS_PAGE)
     cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
-        default=None, description="the X-Next-Cursor header of the previous page")
+        default=None, description="the X-Next-Cursor header of the previous page (any other value is 400)")
 
 
 class UsersQuery(Model):

@@ -151,9 +151,11 @@ def _room_paths(secured: list[dict[str, Any]], body: Any) -> dict[str, Any]:
                                      "responses": {"200": _json(s.UserOut, "users", array=True), **_errors(401, 429)}}},
         "/api/chat/blocks/{userId}": {
             "put": {**op("Block a user", "While either has blocked the other, neither can send in their private room"
-                         " nor open one.", [_path("userId", "a user id", id_schema)], _no_content("blocked")),
+                         " nor open one. Not your own id (400).", [_path("userId", "a user id", id_schema)],
+                         _no_content("blocked")),
                     "tags": ["safety"]},
-            "delete": {**op("Unblock a user", "", [_path("userId", "a user id", id_schema)], _no_content("unblocked")),
+            "delete": {**op("Unblock a user", "Not your own id (400).", [_path("userId", "a user id", id_schema)],
+                            _no_content("unblocked")),
                        "tags": ["safety"]},
         },
         "/api/chat/rooms/{roomId}/messages/{messageId}/reports": {"post": {
@@ -225,10 +227,13 @@ def _server_paths(body: Any) -> dict[str, Any]:
         "/api/server/rooms": {"post": op("Create a room on behalf of a user", [],
                                          {"201": _json(s.RoomOut, "created"),
                                           "200": _json(s.RoomOut, "the existing private room of the pair")},
-                                         s.ServerCreateRoomRequest, "`createdBy` and `memberIds` are externalIds.")},
+                                         s.ServerCreateRoomRequest, "`createdBy` and `memberIds` are externalIds of users"
+                                                                    " of the application (an unknown one is 400).")},
         "/api/server/rooms/{roomId}/members": {"post": op("Add members (no role checks)", [room],
                                                           {"200": _json(s.RoomOut, "the room")},
-                                                          s.ServerMembersRequest)},
+                                                          s.ServerMembersRequest,
+                                                          "All or none: every externalId in `userIds` must be a user"
+                                                          " of the application (an unknown one is 400).")},
         "/api/server/rooms/{roomId}/members/{externalId}": {"delete": op(
             "Remove a member (no role checks)", [room, ext], {"204": {"description": "removed"}})},
         "/api/server/rooms/{roomId}/messages": {"post": op(
@@ -287,12 +292,15 @@ def _paths() -> dict[str, Any]:
                         _query("limit", {"type": "integer", "minimum": 1, "maximum": s.MAX_ROOMS_PAGE, "default": 100},
                                "page size"),
                         _query("cursor", {"type": "string", "minLength": 1, "maxLength": 200},
-                               "the X-Next-Cursor header of the previous page"),
+                               "the X-Next-Cursor header of the previous page (any other value is 400)"),
                     ],
                     "responses": {"200": {**_json(s.RoomOut, "rooms", array=True), "headers": {
                         "X-Next-Cursor": {"schema": {"type": "string"}, "description": "cursor of the next page, if any"}}},
                         **_errors(400, 401, 429)}},
             "post": {"summary": "Create a private or group room", "tags": ["chat"], "security": secured,
+                     "description": "Every id in `memberIds` must be an existing user (an unknown id is 400). A "
+                                    "private room is with another user (your own id is 400); asking again for an "
+                                    "existing pair's room returns it (200).",
                      "requestBody": body(s.CreateRoomRequest),
                      "responses": {"201": _json(s.RoomOut, "created"), "200": _json(s.RoomOut, "the existing private room of the pair"),
                                    **_errors(400, 401, 413, 415, 429)}}},
@@ -302,9 +310,11 @@ def _paths() -> dict[str, Any]:
                 {"name": "roomId", "in": "path", "required": True, "schema": {"type": "string"}},
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}, "page size"),
                 _query("before", {"type": "string", "minLength": 1, "maxLength": 64},
-                       "the page just older than this message id (not with after)"),
+                       "the page just older than this message id (not with after; an id that is not a message of "
+                       "this room is 400)"),
                 _query("after", {"type": "string", "minLength": 1, "maxLength": 64},
-                       "the page just newer than this message id (catch-up; not with before)"),
+                       "the page just newer than this message id (catch-up; not with before; an id that is not a "
+                       "message of this room is 400)"),
             ],
             "responses": {"200": _json(s.MessagePageOut, "a page"), **_errors(400, 401, 403, 404)}}},
         "/api/chat/users": {"get": {
