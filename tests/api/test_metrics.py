@@ -187,6 +187,30 @@ async def test_refusals_are_counted_by_limit(server_factory, http, chat_client):
     assert grew("kallemny_events_total", event="SendTypingIndicator", outcome="rate_limited") == 1
 
 
+async def test_password_hashing_refusals_are_counted(server_factory, http):
+    # One address may hold 2 places in the hashing queue: of 12 logins sent at once
+    # (distinct unknown usernames, so no username lock), those past its share are
+    # refused at once, and each refusal is counted under its own limit.
+    server = await server_factory(metrics=True, limits=limits())
+    api = Api(server.url, http)
+    before = await scrape(http, server)
+    assert value(before, "kallemny_rate_limited_total", limit="password_hashing") == 0
+
+    async def login(n: int) -> tuple[int, Any]:
+        return await api.request("POST", "/api/auth/login",
+                                 json={"username": f"nobody_{uuid.uuid4().hex[:8]}_{n}", "password": "wrong password"})
+
+    replies = await asyncio.gather(*(login(n) for n in range(12)))
+    statuses = sorted(status for status, _ in replies)
+    refused_here = [body for status, body in replies if status == 429]
+    assert statuses.count(401) >= 2 and refused_here, statuses  # two hashed, some refused at once
+    assert all("logins in progress" in body["error"]["message"] for body in refused_here), refused_here
+    after = await scrape(http, server)
+    grew = value(after, "kallemny_rate_limited_total", limit="password_hashing") - \
+        value(before, "kallemny_rate_limited_total", limit="password_hashing")
+    assert grew == len(refused_here)
+
+
 # -- several nodes -----------------------------------------------------------------------
 
 
