@@ -19,7 +19,6 @@ operations per event.
 from __future__ import annotations
 
 import logging
-import time
 from time import monotonic as _monotonic
 from typing import Callable, Protocol
 
