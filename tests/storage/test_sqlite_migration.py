@@ -205,6 +205,10 @@ async def test_new_changes_take_the_next_positions(
     assert carol is not None and carol.unread_mention_count == 1
     other = (await migrated.add_message(NewMessage("2", "1", "alice", "private again", T0 + 1005))).message
     assert other.change_seq == 3  # the other room's positions are its own
+    # a plain message leaves the columns added by the migrations to their defaults: read back as sent
+    stored = await migrated.get_message("2", other.id)
+    assert stored == other
+    assert (stored.type, stored.reply_to_id, stored.mentioned_user_ids, stored.custom_data) == ("user", None, (), None)
 
 
 async def test_schema_version_is_the_newest(migrated: SQLiteStore, old_file: tuple[Path, dict[int, list[int]]]) -> None:

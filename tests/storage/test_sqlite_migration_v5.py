@@ -73,6 +73,8 @@ async def test_version_4_file_migrates_and_its_change_feed_keeps_every_change(tm
         # After the migration: a new message takes 8 (not indexed as changed), an edit of an old one 9.
         sent = await store.add_message(NewMessage("1", "3", "carol", "after v5", T0 + 2000))
         assert sent.message.change_seq == 8
+        assert await store.get_message("1", sent.message.id) == sent.message  # the defaults read back as sent
+        assert (sent.message.type, sent.message.reply_to_id, sent.message.custom_data) == ("user", None, None)
         edited = await store.edit_message("1", str(ids[1][5]), "v4 two, edited", None, False, T0 + 2001)
         assert edited.message is not None and edited.message.change_seq == 9
 
